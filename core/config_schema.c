@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int pgkeel_placeholder_config_schema;

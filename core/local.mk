@@ -1,0 +1,21 @@
+# core/: the internal library shared by the daemon, pgkeelctl and the tests.
+
+noinst_LTLIBRARIES += core/libpgkeelcore.la
+core_libpgkeelcore_la_SOURCES = \
+	core/util.c core/util.h \
+	core/exit_codes.h \
+	core/yaml_load.c core/yaml_load.h \
+	core/config_schema.c core/config_schema.h \
+	core/config_env.c \
+	core/config.c core/config.h \
+	core/log.c core/log.h \
+	core/host.c core/host.h \
+	core/dcs_loader.c core/dcs_loader.h \
+	core/cluster.c core/cluster.h
+core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS)
+core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) -lpthread
+
+bin_PROGRAMS += core/pgkeel
+core_pgkeel_SOURCES = core/main.c
+core_pgkeel_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(SYSTEMD_CFLAGS)
+core_pgkeel_LDADD = core/libpgkeelcore.la $(SYSTEMD_LIBS)

@@ -1,0 +1,52 @@
+# tests/: cmocka unit tests, deliberately broken backends, doc checks.
+
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_builddir)'; \
+	export top_srcdir top_builddir;
+
+# Backends for the loader tests: one good, the others broken on purpose.
+# -rpath makes libtool build real shared objects for check_LTLIBRARIES.
+TEST_MODULE_FLAGS = -module -avoid-version -shared -rpath /nowhere
+check_LTLIBRARIES += tests/plugins/dcs_mock.la tests/plugins/dcs_badabi.la \
+	tests/plugins/dcs_noentry.la tests/plugins/dcs_missingop.la
+tests_plugins_dcs_mock_la_SOURCES = tests/plugins/dcs_mock.c
+tests_plugins_dcs_mock_la_LDFLAGS = $(TEST_MODULE_FLAGS) \
+	-export-symbols-regex '^pgkeel_dcs_plugin_entry$$'
+tests_plugins_dcs_badabi_la_SOURCES = tests/plugins/dcs_badabi.c
+tests_plugins_dcs_badabi_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_dcs_noentry_la_SOURCES = tests/plugins/dcs_noentry.c
+tests_plugins_dcs_noentry_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_dcs_missingop_la_SOURCES = tests/plugins/dcs_missingop.c
+tests_plugins_dcs_missingop_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+
+if HAVE_CMOCKA
+UNIT_CC_FLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(YAML_CFLAGS) \
+	-DTEST_SRCDIR='"$(abs_top_srcdir)"' -DTEST_BUILDDIR='"$(abs_top_builddir)"'
+UNIT_LIBS = core/libpgkeelcore.la $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
+	tests/unit/test_loader tests/unit/test_cluster
+tests_unit_test_yaml_SOURCES = tests/unit/test_yaml.c
+tests_unit_test_yaml_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_yaml_LDADD = $(UNIT_LIBS)
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LIBS)
+tests_unit_test_log_SOURCES = tests/unit/test_log.c
+tests_unit_test_log_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_log_LDADD = $(UNIT_LIBS)
+tests_unit_test_loader_SOURCES = tests/unit/test_loader.c
+tests_unit_test_loader_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_loader_LDADD = $(UNIT_LIBS)
+tests_unit_test_cluster_SOURCES = tests/unit/test_cluster.c
+tests_unit_test_cluster_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_cluster_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
+	tests/unit/test_loader tests/unit/test_cluster
+endif
+
+# Script tests: the daemon's command line, man-page drift, roff lint.
+TESTS += tests/cli/validate.sh tests/cli/loader.sh tests/cli/man-keys.sh tests/cli/man-lint.sh
+EXTRA_DIST += tests/cli tests/plugins/not-a-library.so.txt tests/local.mk
