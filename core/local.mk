@@ -7,6 +7,7 @@ core_libpgkeelcore_la_SOURCES = \
 	core/yaml_load.c core/yaml_load.h \
 	core/config_schema.c core/config_schema.h \
 	core/config_env.c \
+	core/config_check.c \
 	core/config.c core/config.h \
 	core/log.c core/log.h \
 	core/host.c core/host.h \
@@ -17,5 +18,5 @@ core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) -lpthread
 
 bin_PROGRAMS += core/pgkeel
 core_pgkeel_SOURCES = core/main.c
-core_pgkeel_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(SYSTEMD_CFLAGS)
+core_pgkeel_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS)
 core_pgkeel_LDADD = core/libpgkeelcore.la $(SYSTEMD_LIBS)
