@@ -269,13 +269,15 @@ static json_object *load_source(const char *path, const struct pgkeel_config_opt
 		if (env != NULL) {
 			*source = pgkeel_strdup("PATRONI_CONFIGURATION");
 			*merge_env = false; /* as Patroni: no other variable is merged then */
-			if (!pgkeel_yaml_parse(env, strlen(env), "PATRONI_CONFIGURATION", &doc,
-			                       positions, err, sizeof(err))) {
+			bool parsed = pgkeel_yaml_parse(env, strlen(env), "PATRONI_CONFIGURATION",
+			                                &doc, positions, err, sizeof(err));
+
+			pgkeel_env_scrub("PATRONI_CONFIGURATION");
+			pgkeel_env_scrub("PGKEEL_CONFIGURATION");
+			if (!parsed) {
 				pgkeel_diag_error(diag, "%s", err);
 				return NULL;
 			}
-			unsetenv("PATRONI_CONFIGURATION");
-			unsetenv("PGKEEL_CONFIGURATION");
 		} else {
 			*source = pgkeel_strdup("environment");
 			doc = json_object_new_object();
@@ -367,14 +369,21 @@ struct vctx {
 	struct pgkeel_diag *diag;
 };
 
-static char *where(const struct vctx *v, const char *path)
+/* Position of the value at `path`, or of its key when `key` is set. */
+static char *where_ex(const struct vctx *v, const char *path, bool key)
 {
-	char *full = v->prefix ? pgkeel_asprintf("%s.%s", v->prefix, path) : pgkeel_strdup(path);
+	char *full = v->prefix ? pgkeel_asprintf("%s%s.%s", key ? "@" : "", v->prefix, path)
+	                       : pgkeel_asprintf("%s%s", key ? "@" : "", path);
 	const char *pos = pgkeel_yaml_position(v->positions, full);
 	char *w = pgkeel_strdup(pos ? pos : v->source);
 
 	free(full);
 	return w;
+}
+
+static char *where(const struct vctx *v, const char *path)
+{
+	return where_ex(v, path, false);
 }
 
 static char *display(const struct vctx *v, const char *path)
@@ -520,7 +529,7 @@ static void validate_value(const struct vctx *v, const char *path, json_object *
 			return; /* the section itself was reported */
 	}
 	if (row == NULL) {
-		w = where(v, path);
+		w = where_ex(v, path, true);
 		d = display(v, path);
 		pgkeel_diag_warning(v->diag, "%s: unknown key '%s' (ignored)", w, d);
 		free(w);
@@ -534,6 +543,8 @@ static void validate_value(const struct vctx *v, const char *path, json_object *
 	} else if ((bad = type_mismatch(row->type, val)) != NULL) {
 		pgkeel_diag_error(v->diag, "%s: %s: %s", w, d, bad);
 	} else if (row->flags & PGKEEL_CF_IGNORED) {
+		free(w);
+		w = where_ex(v, path, true);
 		pgkeel_diag_warning(v->diag, "%s: %s is ignored here%s%s", w, d,
 		                    row->doc ? ": " : "", row->doc ? row->doc : "");
 	} else if ((row->flags & PGKEEL_CF_DEPRECATED) && row->alias_of != NULL) {
@@ -627,7 +638,8 @@ static const char *select_dcs(json_object *local, const char *source, json_objec
 		                    source, found, chosen);
 	if (strcmp(chosen, "etcd") == 0 || strcmp(chosen, "exhibitor") == 0 ||
 	    strcmp(chosen, "raft") == 0) {
-		const char *pos = pgkeel_yaml_position(positions, chosen);
+		char *at = pgkeel_asprintf("@%s", chosen);
+		const char *pos = pgkeel_yaml_position(positions, at);
 		const char *hint =
 			strcmp(chosen, "etcd") == 0
 				? "the etcd v2 API is not supported; use an etcd3: section (note that "
@@ -641,6 +653,7 @@ static const char *select_dcs(json_object *local, const char *source, json_objec
 				  "or zookeeper:";
 
 		pgkeel_diag_error(diag, "%s: %s: %s", pos ? pos : source, chosen, hint);
+		free(at);
 		return NULL;
 	}
 	return chosen;
@@ -1206,7 +1219,7 @@ static void validate_local(struct pgkeel_config *c, const struct pgkeel_config_o
 		validate_map(&dv, dcs, "");
 	}
 	if (json_object_is_type(pgkeel_json_path(c->local, "citus"), json_type_object)) {
-		const char *pos = pgkeel_yaml_position(c->positions, "citus");
+		const char *pos = pgkeel_yaml_position(c->positions, "@citus");
 
 		pgkeel_diag_error(diag, "%s: citus: Citus clusters are not supported by pgkeel",
 		                  pos ? pos : c->source);

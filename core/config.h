@@ -121,6 +121,9 @@ json_object *pgkeel_config_env_overlay(struct pgkeel_diag *diag);
 /* For tests: forget the cached overlay. */
 void pgkeel_config_env_reset(void);
 
+/* Wipe a variable's value in place and remove it from the environment. */
+void pgkeel_env_scrub(const char *name);
+
 /* Patroni's list / dict parsing of environment values (YAML flow). */
 json_object *pgkeel_env_parse_list(const char *value);
 json_object *pgkeel_env_parse_dict(const char *value);

@@ -57,13 +57,24 @@ static void envset_collect(struct envset *e)
 	json_object_put(pgkeel);
 }
 
+void pgkeel_env_scrub(const char *name)
+{
+	char *v = getenv(name);
+
+	/* Wipe the value in place first: the initial environment block stays
+	 * readable through /proc/<pid>/environ even after unsetenv(). */
+	if (v != NULL)
+		explicit_bzero(v, strlen(v));
+	unsetenv(name);
+}
+
 /* Remove one consumed variable (both spellings) from the environment. */
 static void env_consume(const char *patroni_name)
 {
 	char *alt = pgkeel_asprintf("PGKEEL_%s", patroni_name + 8);
 
-	unsetenv(patroni_name);
-	unsetenv(alt);
+	pgkeel_env_scrub(patroni_name);
+	pgkeel_env_scrub(alt);
 	free(alt);
 }
 

@@ -125,7 +125,7 @@ static bool backend_open(struct daemon *d)
 		.ttl = c->ttl,
 		.loop_wait = c->loop_wait,
 		.retry_timeout = c->retry_timeout,
-		.options_json = c->dcs_options_json,
+		.options_json = c->dcs_options_json ? c->dcs_options_json : "{}",
 		.user_agent = "pgkeel/" PACKAGE_VERSION,
 	};
 	struct pgkeel_err err = {0};

@@ -509,6 +509,12 @@ static bool yl_mapping(struct yl *y, yaml_event_t *start, const char *path, int 
 			if (pgkeel_fmt(p, sizeof(p), "%s:%zu:%zu", y->file, kev.start_mark.line + 1,
 			               kev.start_mark.column + 1))
 				json_object_object_add(keypos, key, json_object_new_string(p));
+			if (y->positions != NULL) {
+				char *at = pgkeel_asprintf("@%s%s%s", path, path[0] ? "." : "", key);
+
+				yl_record(y, at, &kev.start_mark);
+				free(at);
+			}
 		}
 		yaml_event_delete(&kev);
 		sub = path_join(path, key);

@@ -9,6 +9,7 @@
  * Every node's position is recorded in `positions` (a json object mapping the
  * dotted path, e.g. "postgresql.authentication.superuser.password" or
  * "bootstrap.pg_hba[1]", to "file:line:col"), so errors can say where.
+ * The position of a mapping key itself is recorded as "@<path>".
  */
 #ifndef PGKEEL_YAML_LOAD_H
 #define PGKEEL_YAML_LOAD_H

@@ -14,6 +14,13 @@ check_LTLIBRARIES += tests/plugins/dcs_mock.la tests/plugins/dcs_badabi.la \
 tests_plugins_dcs_mock_la_SOURCES = tests/plugins/dcs_mock.c
 tests_plugins_dcs_mock_la_LDFLAGS = $(TEST_MODULE_FLAGS) \
 	-export-symbols-regex '^pgkeel_dcs_plugin_entry$$'
+# The same mock under the name etcd3, so the daemon can run with a config
+# that has an etcd3: section before the real backend exists.
+check_LTLIBRARIES += tests/plugins/mock-etcd3/dcs_etcd3.la
+tests_plugins_mock_etcd3_dcs_etcd3_la_SOURCES = tests/plugins/dcs_mock.c
+tests_plugins_mock_etcd3_dcs_etcd3_la_CPPFLAGS = $(AM_CPPFLAGS) -DMOCK_NAME='"etcd3"'
+tests_plugins_mock_etcd3_dcs_etcd3_la_LDFLAGS = $(TEST_MODULE_FLAGS) \
+	-export-symbols-regex '^pgkeel_dcs_plugin_entry$$'
 tests_plugins_dcs_badabi_la_SOURCES = tests/plugins/dcs_badabi.c
 tests_plugins_dcs_badabi_la_LDFLAGS = $(TEST_MODULE_FLAGS)
 tests_plugins_dcs_noentry_la_SOURCES = tests/plugins/dcs_noentry.c

@@ -283,9 +283,18 @@ struct pgkeel_dcs_plugin {
 	                                              int64_t deadline_ms, struct pgkeel_err *err);
 };
 
-/* The entry point every backend exports (and nothing else). */
+/*
+ * The entry point every backend exports (and nothing else).  Backends are
+ * built with -fvisibility=hidden; define the entry as
+ *   PGKEEL_DCS_EXPORT const struct pgkeel_dcs_plugin *pgkeel_dcs_plugin_entry(void)
+ */
+#if defined(__GNUC__)
+#define PGKEEL_DCS_EXPORT __attribute__((visibility("default")))
+#else
+#define PGKEEL_DCS_EXPORT
+#endif
 typedef const struct pgkeel_dcs_plugin *(*pgkeel_dcs_entry_fn)(void);
-const struct pgkeel_dcs_plugin *pgkeel_dcs_plugin_entry(void);
+PGKEEL_DCS_EXPORT const struct pgkeel_dcs_plugin *pgkeel_dcs_plugin_entry(void);
 
 #ifdef __cplusplus
 }

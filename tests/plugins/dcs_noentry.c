@@ -1,3 +1,12 @@
-/* placeholder */
-int pgkeel_placeholder_dcs_noentry(void);
-int pgkeel_placeholder_dcs_noentry(void) { return 0; }
+/*
+ * A valid shared object that exports a function, but not
+ * pgkeel_dcs_plugin_entry: the loader must say it is not a pgkeel backend.
+ */
+#include "autoconf.h"
+
+__attribute__((visibility("default"))) int pgkeel_test_noentry_answer(void);
+
+__attribute__((visibility("default"))) int pgkeel_test_noentry_answer(void)
+{
+	return 42;
+}

@@ -200,7 +200,7 @@ static void test_dcs_selection(void **state)
 	             "etcd: {host: 127.0.0.1:2379}\n"
 	             "postgresql: {listen: 127.0.0.1:5432, connect_address: 127.0.0.1:5432, "
 	             "data_dir: /d}\n",
-	             "bad.yml:4:7: etcd: the etcd v2 API is not supported; use an etcd3: section");
+	             "bad.yml:4:1: etcd: the etcd v2 API is not supported; use an etcd3: section");
 	expect_error("scope: x\nname: y\n"
 	             "restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008}\n"
 	             "raft: {self_addr: 127.0.0.1:2222}\n"
@@ -263,8 +263,8 @@ static void test_unknown_and_ignored_keys_warn(void **state)
 	c = load(write_file("w.yml", BASE_CONFIG "  frobnicate: 1\nttl: 5\nloop_wait: 1\n"),
 	         false, &d);
 	assert_non_null(c);
-	assert_true(diag_has(d.warnings, "w.yml:16:15: unknown key 'postgresql.frobnicate'"));
-	assert_true(diag_has(d.warnings, "w.yml:17:6: ttl is ignored here"));
+	assert_true(diag_has(d.warnings, "w.yml:16:3: unknown key 'postgresql.frobnicate'"));
+	assert_true(diag_has(d.warnings, "w.yml:17:1: ttl is ignored here"));
 	assert_int_equal(c->ttl, 30); /* the top-level value has no effect */
 	assert_int_equal(c->loop_wait, 10);
 	pgkeel_config_unref(c);
