@@ -355,6 +355,21 @@ static void normalise_local(json_object *local, struct pgkeel_diag *diag)
 	if (json_object_is_type(zk, json_type_object) &&
 	    json_object_object_get_ex(zk, "exhibitor", NULL))
 		move_key(zk, "exhibitor", local, "exhibitor");
+	/* restapi.auth: "user:password" (legacy) */
+	{
+		json_object *rest = pgkeel_json_path(local, "restapi");
+		const char *auth = jstr(local, "restapi.auth");
+		const char *colon = auth ? strchr(auth, ':') : NULL;
+
+		if (colon != NULL && pgkeel_json_path(local, "restapi.authentication") == NULL) {
+			json_object *a = json_object_new_object();
+
+			json_object_object_add(a, "username",
+			                       json_object_new_string_len(auth, (int)(colon - auth)));
+			json_object_object_add(a, "password", json_object_new_string(colon + 1));
+			json_object_object_add(rest, "authentication", a);
+		}
+	}
 }
 
 /* --------------------------------------------------------------- validation */
@@ -445,7 +460,9 @@ static const char *type_mismatch(enum pgkeel_ctype t, json_object *o)
 			return "expected a string of the form host:port";
 		s = json_object_get_string(o);
 		colon = strrchr(s, ':');
-		if (colon == NULL || colon == s || !valid_port(colon + 1))
+		/* an empty host (":8008") means every address, as Patroni binds it */
+		(void)s;
+		if (colon == NULL || !valid_port(colon + 1))
 			return "expected host:port with a port between 1 and 65535";
 		return NULL;
 	}

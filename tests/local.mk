@@ -55,5 +55,6 @@ TESTS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
 endif
 
 # Script tests: the daemon's command line, man-page drift, roff lint.
-TESTS += tests/cli/validate.sh tests/cli/loader.sh tests/cli/man-keys.sh tests/cli/man-lint.sh
+TESTS += tests/cli/validate.sh tests/cli/loader.sh tests/cli/man-keys.sh tests/cli/man-lint.sh \
+	tests/cli/banned.sh
 EXTRA_DIST += tests/cli tests/plugins/not-a-library.so.txt tests/local.mk

@@ -536,7 +536,8 @@ static void test_legacy_forms(void **state)
 	(void)state;
 	c = load(write_file("legacy.yml",
 	                    "scope: x\nnamespace: /db/\n"
-	                    "restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008}\n"
+	                    "restapi: {listen: ':8008', connect_address: 127.0.0.1:8008, "
+	                    "auth: 'admin:pw:with:colons'}\n"
 	                    "etcd3: {host: 127.0.0.1:2379}\n"
 	                    "postgresql:\n  name: legacy-name\n  listen: 127.0.0.1:5432\n"
 	                    "  connect_address: 127.0.0.1:5432\n  data_dir: /d\n"
@@ -550,6 +551,12 @@ static void test_legacy_forms(void **state)
 				    c->effective, "postgresql.authentication.replication.username")),
 	                    "r");
 	assert_true(diag_has(d.warnings, "postgresql.replication is deprecated"));
+	assert_string_equal(json_object_get_string(pgkeel_json_path(
+				    c->effective, "restapi.authentication.username")),
+	                    "admin");
+	assert_string_equal(json_object_get_string(pgkeel_json_path(
+				    c->effective, "restapi.authentication.password")),
+	                    "pw:with:colons");
 	pgkeel_config_unref(c);
 	pgkeel_diag_clear(&d);
 }
