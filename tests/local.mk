@@ -54,7 +54,14 @@ TESTS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
 	tests/unit/test_loader tests/unit/test_cluster
 endif
 
-# Script tests: the daemon's command line, man-page drift, roff lint.
-TESTS += tests/cli/validate.sh tests/cli/loader.sh tests/cli/man-keys.sh tests/cli/man-lint.sh \
-	tests/cli/banned.sh
+# Script tests: the daemon's command line, man-page drift, roff lint, house rules.
+CLI_TESTS = tests/cli/validate.sh tests/cli/loader.sh tests/cli/man-keys.sh \
+	tests/cli/man-lint.sh tests/cli/banned.sh
+TESTS += $(CLI_TESTS)
+# In a VPATH build the logs of source-tree scripts need their folder.
+tests/cli/.dirstamp:
+	@$(MKDIR_P) tests/cli
+	@: > $@
+$(CLI_TESTS:.sh=.log): tests/cli/.dirstamp
+DISTCLEANFILES = tests/cli/.dirstamp
 EXTRA_DIST += tests/cli tests/plugins/not-a-library.so.txt tests/local.mk
