@@ -64,4 +64,4 @@ tests/cli/.dirstamp:
 	@: > $@
 $(CLI_TESTS:.sh=.log): tests/cli/.dirstamp
 DISTCLEANFILES = tests/cli/.dirstamp
-EXTRA_DIST += tests/cli tests/plugins/not-a-library.so.txt tests/local.mk
+EXTRA_DIST += $(CLI_TESTS) tests/cli/lib.sh tests/plugins/not-a-library.so.txt tests/local.mk
