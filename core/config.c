@@ -1269,7 +1269,7 @@ static struct pgkeel_config *config_build(json_object *local, json_object *posit
 		return NULL;
 	}
 	if (opts->check_env)
-		pgkeel_config_check_environment(c, opts->strict, diag);
+		pgkeel_config_check_environment(c, opts->strict, opts->offline, diag);
 	if (pgkeel_diag_errors(diag) > 0) {
 		config_free(c);
 		return NULL;

@@ -39,6 +39,7 @@ void pgkeel_diag_log(const struct pgkeel_diag *d);
 struct pgkeel_config_opts {
 	bool strict;       /* warnings about the environment and timing become errors */
 	bool check_env;    /* probe ports, binaries, the backend (--validate-config) */
+	bool offline;      /* with check_env: no network connection (DCS reachability) */
 	bool use_environ;  /* merge PATRONI_* / PGKEEL_* (consumes them, once per process) */
 };
 
@@ -99,9 +100,10 @@ void pgkeel_config_publish(struct pgkeel_config *c); /* takes a reference */
  * Findings about the machine rather than the file (--validate-config):
  * ports in use, loopback connect addresses, missing PostgreSQL binaries, a
  * DCS that does not answer, a backend that does not load.  Warnings, or
- * errors when `strict`.  (config_check.c)
+ * errors when `strict`.  `offline` skips the one check that opens network
+ * connections (is the DCS reachable?).  (config_check.c)
  */
-void pgkeel_config_check_environment(const struct pgkeel_config *c, bool strict,
+void pgkeel_config_check_environment(const struct pgkeel_config *c, bool strict, bool offline,
                                      struct pgkeel_diag *diag);
 
 /* Dotted-path lookup ("postgresql.authentication.superuser"); NULL if absent. */

@@ -34,7 +34,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: pgkeel [--strict] CONFIG\n"
-	        "       pgkeel [--strict] --validate-config CONFIG\n"
+	        "       pgkeel [--strict] [--offline] --validate-config CONFIG\n"
 	        "       pgkeel --version | --help\n"
 	        "\n"
 	        "A PostgreSQL high-availability supervisor that runs an unchanged patroni.yml.\n"
@@ -48,6 +48,8 @@ static void usage(FILE *out)
 	        "  --strict           findings about this machine (ports in use, missing\n"
 	        "                     binaries, DCS unreachable, backend not loadable) and\n"
 	        "                     timing clamps are errors, not warnings\n"
+	        "  --offline          with --validate-config: open no network connection\n"
+	        "                     (skips the check that the DCS answers)\n"
 	        "  --version          print the version and exit\n"
 	        "  --help             print this help and exit\n"
 	        "\n"
@@ -68,9 +70,10 @@ static void print_findings(const struct pgkeel_diag *d)
 		        json_object_get_string(json_object_array_get_idx(d->errors, i)));
 }
 
-static int validate_config(const char *path, bool strict)
+static int validate_config(const char *path, bool strict, bool offline)
 {
-	struct pgkeel_config_opts opts = {.strict = strict, .check_env = true, .use_environ = true};
+	struct pgkeel_config_opts opts = {
+		.strict = strict, .check_env = true, .offline = offline, .use_environ = true};
 	struct pgkeel_diag diag;
 	struct pgkeel_config *c;
 	int rc;
@@ -256,13 +259,14 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"validate-config", no_argument, NULL, 'V'},
 		{"strict", no_argument, NULL, 's'},
+		{"offline", no_argument, NULL, 'o'},
 		{"version", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"list-config-keys", no_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0},
 	};
 	struct daemon d = {.sigfd = -1};
-	bool validate = false;
+	bool validate = false, offline = false;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -272,6 +276,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			d.strict = true;
+			break;
+		case 'o':
+			offline = true;
 			break;
 		case 'v':
 			printf("pgkeel %s (Patroni %s compatible)\n", PACKAGE_VERSION,
@@ -294,6 +301,6 @@ int main(int argc, char **argv)
 	}
 	d.config_path = optind < argc ? argv[optind] : NULL;
 	if (validate)
-		return validate_config(d.config_path, d.strict);
+		return validate_config(d.config_path, d.strict, offline);
 	return run(&d);
 }
