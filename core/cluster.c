@@ -1,19 +1,17 @@
 /*
- * The cluster model: parsing Patroni's DCS values into a snapshot, and
- * writing them back byte for byte as Patroni 3.0.2 does.
+ * The cluster model: parsing Patroni's DCS values into a snapshot, and the
+ * facts derived from one.  Writing the values back byte for byte as Patroni
+ * 3.0.2 does is in cluster_encode.c; the JSON layer both use is in json.c.
  *
  * Reference behaviour: patroni/dcs/__init__.py (Member, Failover,
  * ClusterConfig, SyncState, TimelineHistory, Cluster) and the backends'
- * _cluster_from_nodes() of 3.0.2; writers in ha.py touch_member() and
- * dcs/__init__.py (manual_failover, sync_state, update_leader).
+ * _cluster_from_nodes() of 3.0.2.
  */
 #include "autoconf.h"
 
 #include "cluster.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,179 +24,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* small helpers */
-
-static void oom(void)
-{
-	static const char msg[] = "pgkeel: out of memory\n";
-
-	if (fwrite(msg, 1, sizeof(msg) - 1, stderr) == 0)
-		abort();
-	abort();
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-
-	if (q == NULL)
-		oom();
-	return q;
-}
-
-static void *xreallocarray(void *p, size_t n, size_t size)
-{
-	if (size != 0 && n > SIZE_MAX / size)
-		oom();
-	return xrealloc(p, n * size);
-}
-
-static char *dup_bytes(const char *p, size_t len)
-{
-	char *d;
-
-	if (len == SIZE_MAX)
-		oom();
-	d = xrealloc(NULL, len + 1);
-	if (len > 0)
-		memcpy(d, p, len);
-	d[len] = '\0';
-	return d;
-}
-
-/* A growable byte buffer; always NUL-terminated once anything was put. */
-struct sbuf {
-	char *p;
-	size_t len;
-	size_t cap;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->cap - b->len <= n) {
-		size_t cap = b->cap ? b->cap : 64;
-
-		while (cap - b->len <= n) {
-			if (cap > SIZE_MAX / 2)
-				oom();
-			cap *= 2;
-		}
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
-static void sb_putc(struct sbuf *b, char c)
-{
-	sb_put(b, &c, 1);
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) PGKEEL_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	char buf[64];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		abort(); /* only used for numbers: cannot happen */
-	sb_put(b, buf, (size_t)n);
-}
-
-static char *sb_finish(struct sbuf *b)
-{
-	if (b->p == NULL)
-		sb_put(b, "", 0);
-	return b->p;
-}
-
-/*
- * Decode one UTF-8 sequence at s[0..len).  Returns its length and the code
- * point, or 0 when the bytes are not valid UTF-8 (overlong forms, surrogates
- * and values above U+10FFFF are invalid, as for Python's decoder).
- */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	uint32_t c;
-	size_t n, i;
-
-	if (len == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	} else if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		c = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		c = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		c = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
-	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-/* Offset of the first byte that is not valid UTF-8, or len when all are. */
-static size_t utf8_invalid_at(const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, n;
-	uint32_t cp;
-
-	while (i < len) {
-		n = utf8_decode(u + i, len - i, &cp);
-		if (n == 0)
-			return i;
-		i += n;
-	}
-	return len;
-}
-
-/* A copy with NUL bytes and invalid UTF-8 replaced by U+FFFD. */
-static char *sanitize_text(const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	struct sbuf b = { 0 };
-	size_t i = 0, n;
-	uint32_t cp;
-
-	while (i < len) {
-		n = utf8_decode(u + i, len - i, &cp);
-		if (n == 0 || cp == 0) {
-			sb_puts(&b, "\xef\xbf\xbd");
-			i += n ? n : 1;
-		} else {
-			sb_put(&b, s + i, n);
-			i += n;
-		}
-	}
-	return sb_finish(&b);
-}
 
 /* A key printable in a log line: non-printable bytes as \xNN. */
 static void printable_key(const char *key, char *out, size_t outlen)
@@ -216,602 +41,6 @@ static void printable_key(const char *key, char *out, size_t outlen)
 		}
 	}
 	out[o] = '\0';
-}
-
-/* ------------------------------------------------------------------------ */
-/* JSON reading with Python's strictness */
-
-static bool json_int_in_range(const char *digits, size_t nd, bool neg)
-{
-	static const char max_pos[] = "9223372036854775807";
-	static const char max_neg[] = "9223372036854775808";
-
-	while (nd > 1 && *digits == '0') {
-		digits++;
-		nd--;
-	}
-	if (nd < 19)
-		return true;
-	if (nd > 19)
-		return false;
-	return memcmp(digits, neg ? max_neg : max_pos, 19) <= 0;
-}
-
-/*
- * What json-c 0.16 accepts but Python's json.loads does not (or what json-c
- * would silently get wrong): control characters inside strings, single
- * quotes, "1.", integers outside int64 (json-c clamps them to INT64_MAX), and
- * stray control characters between tokens.  The grammar itself is left to
- * json-c; this only walks strings and number tokens.
- */
-static bool json_text_check(const char *s, size_t len, char *err, size_t errlen)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"') {
-			for (i++; i < len; i++) {
-				c = (unsigned char)s[i];
-				if (c == '"')
-					break;
-				if (c == '\\') {
-					i++;
-					continue;
-				}
-				if (c < 0x20) {
-					(void)pgkeel_fmt(err, errlen, "control character 0x%02x "
-					                 "inside a string at offset %zu", c, i);
-					return false;
-				}
-			}
-			i++;
-			continue;
-		}
-		if (c == '-' || (c >= '0' && c <= '9')) {
-			bool neg = c == '-';
-			size_t start = i, ds;
-
-			if (neg)
-				i++;
-			ds = i;
-			while (i < len && s[i] >= '0' && s[i] <= '9')
-				i++;
-			if (i == ds)
-				continue; /* "-Infinity" or junk: json-c decides */
-			if (i < len && s[i] == '.') {
-				if (i + 1 >= len || s[i + 1] < '0' || s[i + 1] > '9') {
-					(void)pgkeel_fmt(err, errlen,
-					                 "malformed number at offset %zu", start);
-					return false;
-				}
-			} else if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-				/* a float: no range question */
-			} else if (!json_int_in_range(s + ds, i - ds, neg)) {
-				(void)pgkeel_fmt(err, errlen,
-				                 "integer out of range at offset %zu", start);
-				return false;
-			}
-			while (i < len && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-			                   s[i] == 'e' || s[i] == 'E' || s[i] == '+' ||
-			                   s[i] == '-'))
-				i++;
-			continue;
-		}
-		if (c == '\'') {
-			(void)pgkeel_fmt(err, errlen, "single-quoted string at offset %zu", i);
-			return false;
-		}
-		if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-			(void)pgkeel_fmt(err, errlen, "control character 0x%02x at offset %zu", c,
-			                 i);
-			return false;
-		}
-		i++;
-	}
-	return true;
-}
-
-bool pgkeel_json_parse(const char *text, size_t len, struct json_object **out, char *err,
-                       size_t errlen)
-{
-	struct json_tokener *tok;
-	struct json_object *obj;
-	enum json_tokener_error jerr;
-	const char *nul;
-	char *copy;
-	size_t bad, end;
-
-	*out = NULL;
-	if (text == NULL)
-		text = "";
-	nul = memchr(text, '\0', len);
-	if (nul != NULL) {
-		(void)pgkeel_fmt(err, errlen, "NUL byte at offset %zu", (size_t)(nul - text));
-		return false;
-	}
-	bad = utf8_invalid_at(text, len);
-	if (bad < len) {
-		(void)pgkeel_fmt(err, errlen, "invalid UTF-8 at offset %zu", bad);
-		return false;
-	}
-	if (len > (size_t)INT32_MAX - 1) {
-		(void)pgkeel_fmt(err, errlen, "too large (%zu bytes)", len);
-		return false;
-	}
-	if (!json_text_check(text, len, err, errlen))
-		return false;
-
-	tok = json_tokener_new_ex(64);
-	if (tok == NULL)
-		oom();
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	/* The terminating NUL ends a top-level number or literal. */
-	copy = dup_bytes(text, len);
-	obj = json_tokener_parse_ex(tok, copy, (int)len + 1);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	free(copy);
-	if (jerr != json_tokener_success) {
-		if (jerr == json_tokener_continue || end >= len)
-			(void)pgkeel_fmt(err, errlen, "not JSON: unexpected end of data");
-		else
-			(void)pgkeel_fmt(err, errlen, "not JSON: %s at offset %zu",
-			                 json_tokener_error_desc(jerr), end);
-		json_object_put(obj);
-		return false;
-	}
-	/* Only whitespace may follow (strict mode stops at it otherwise). */
-	for (; end < len; end++) {
-		if (text[end] != ' ' && text[end] != '\t' && text[end] != '\n' &&
-		    text[end] != '\r') {
-			(void)pgkeel_fmt(err, errlen, "not JSON: extra data at offset %zu", end);
-			json_object_put(obj);
-			return false;
-		}
-	}
-	*out = obj;
-	return true;
-}
-
-/* ------------------------------------------------------------------------ */
-/* JSON writing as Python's json.dumps(separators=(',', ':')) */
-
-static void put_json_string(struct sbuf *b, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, n;
-	uint32_t cp;
-	char esc[13];
-
-	sb_putc(b, '"');
-	while (i < len) {
-		size_t run = i;
-
-		/* copy a run of printable ASCII other than '"' and '\\' at once */
-		while (run < len && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' &&
-		       u[run] != '\\')
-			run++;
-		if (run > i) {
-			sb_put(b, s + i, run - i);
-			i = run;
-			continue;
-		}
-		n = utf8_decode(u + i, len - i, &cp);
-		if (n == 0) {
-			/* not UTF-8: Python strings cannot hold it; write U+FFFD */
-			cp = 0xfffd;
-			n = 1;
-		}
-		i += n;
-		switch (cp) {
-		case '"':
-			sb_puts(b, "\\\"");
-			continue;
-		case '\\':
-			sb_puts(b, "\\\\");
-			continue;
-		case '\n':
-			sb_puts(b, "\\n");
-			continue;
-		case '\r':
-			sb_puts(b, "\\r");
-			continue;
-		case '\t':
-			sb_puts(b, "\\t");
-			continue;
-		case '\b':
-			sb_puts(b, "\\b");
-			continue;
-		case '\f':
-			sb_puts(b, "\\f");
-			continue;
-		default:
-			break;
-		}
-		if (cp > 0xffff) {
-			uint32_t v = cp - 0x10000;
-			uint32_t hi = 0xd800 | (v >> 10), lo = 0xdc00 | (v & 0x3ff);
-
-			esc[0] = '\\';
-			esc[1] = 'u';
-			esc[2] = hex[(hi >> 12) & 0xf];
-			esc[3] = hex[(hi >> 8) & 0xf];
-			esc[4] = hex[(hi >> 4) & 0xf];
-			esc[5] = hex[hi & 0xf];
-			esc[6] = '\\';
-			esc[7] = 'u';
-			esc[8] = hex[(lo >> 12) & 0xf];
-			esc[9] = hex[(lo >> 8) & 0xf];
-			esc[10] = hex[(lo >> 4) & 0xf];
-			esc[11] = hex[lo & 0xf];
-			sb_put(b, esc, 12);
-		} else {
-			esc[0] = '\\';
-			esc[1] = 'u';
-			esc[2] = hex[(cp >> 12) & 0xf];
-			esc[3] = hex[(cp >> 8) & 0xf];
-			esc[4] = hex[(cp >> 4) & 0xf];
-			esc[5] = hex[cp & 0xf];
-			sb_put(b, esc, 6);
-		}
-	}
-	sb_putc(b, '"');
-}
-
-static void put_json_cstring(struct sbuf *b, const char *s)
-{
-	if (s == NULL)
-		sb_puts(b, "null");
-	else
-		put_json_string(b, s, strlen(s));
-}
-
-/*
- * Python's float repr: the shortest digits that round-trip; positional when
- * the decimal exponent is in [-4, 16), with ".0" for integral values; else
- * d.ddde+XX with at least two exponent digits.
- */
-static void put_python_float(struct sbuf *b, double d)
-{
-	char buf[40], digits[24];
-	int prec, exp10 = 0, decpt, nd = 0, i;
-	const char *p;
-
-	if (isnan(d)) {
-		sb_puts(b, "NaN");
-		return;
-	}
-	if (isinf(d)) {
-		sb_puts(b, d > 0 ? "Infinity" : "-Infinity");
-		return;
-	}
-	for (prec = 1; prec <= 17; prec++) {
-		if (!pgkeel_fmt(buf, sizeof(buf), "%.*e", prec - 1, d))
-			abort();
-		if (strtod(buf, NULL) == d)
-			break;
-	}
-	p = buf;
-	if (*p == '-') {
-		sb_putc(b, '-');
-		p++;
-	}
-	for (; *p != '\0' && *p != 'e' && *p != 'E'; p++) {
-		if (*p >= '0' && *p <= '9' && nd < (int)sizeof(digits) - 1)
-			digits[nd++] = *p;
-	}
-	if (*p == 'e' || *p == 'E')
-		exp10 = (int)strtol(p + 1, NULL, 10);
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-	digits[nd] = '\0';
-	decpt = exp10 + 1;
-	if (decpt > -4 && decpt <= 16) {
-		if (decpt <= 0) {
-			sb_puts(b, "0.");
-			for (i = decpt; i < 0; i++)
-				sb_putc(b, '0');
-			sb_put(b, digits, (size_t)nd);
-		} else if (decpt >= nd) {
-			sb_put(b, digits, (size_t)nd);
-			for (i = nd; i < decpt; i++)
-				sb_putc(b, '0');
-			sb_puts(b, ".0");
-		} else {
-			sb_put(b, digits, (size_t)decpt);
-			sb_putc(b, '.');
-			sb_put(b, digits + decpt, (size_t)(nd - decpt));
-		}
-	} else {
-		sb_putc(b, digits[0]);
-		if (nd > 1) {
-			sb_putc(b, '.');
-			sb_put(b, digits + 1, (size_t)(nd - 1));
-		}
-		sb_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
-	}
-}
-
-/* spaced: Python's default separators (', ', ': ') instead of (',', ':') */
-static void put_json(struct sbuf *b, const struct json_object *obj, bool spaced)
-{
-	/* json-c's getters take non-const pointers; nothing below modifies obj */
-	struct json_object *o = (struct json_object *)(uintptr_t)obj;
-	size_t i, n;
-	bool first = true;
-
-	switch (json_object_get_type(o)) {
-	case json_type_null:
-		sb_puts(b, "null");
-		break;
-	case json_type_boolean:
-		sb_puts(b, json_object_get_boolean(o) ? "true" : "false");
-		break;
-	case json_type_int: {
-		int64_t v = json_object_get_int64(o);
-
-		if (v == INT64_MAX)
-			sb_printf(b, "%llu", (unsigned long long)json_object_get_uint64(o));
-		else
-			sb_printf(b, "%lld", (long long)v);
-		break;
-	}
-	case json_type_double:
-		put_python_float(b, json_object_get_double(o));
-		break;
-	case json_type_string:
-		put_json_string(b, json_object_get_string(o),
-		                (size_t)json_object_get_string_len(o));
-		break;
-	case json_type_array:
-		sb_putc(b, '[');
-		n = json_object_array_length(o);
-		for (i = 0; i < n; i++) {
-			if (i > 0)
-				sb_puts(b, spaced ? ", " : ",");
-			put_json(b, json_object_array_get_idx(o, i), spaced);
-		}
-		sb_putc(b, ']');
-		break;
-	case json_type_object: {
-		sb_putc(b, '{');
-		json_object_object_foreach(o, key, val) {
-			if (!first)
-				sb_puts(b, spaced ? ", " : ",");
-			first = false;
-			put_json_cstring(b, key);
-			sb_puts(b, spaced ? ": " : ":");
-			put_json(b, val, spaced);
-		}
-		sb_putc(b, '}');
-		break;
-	}
-	}
-}
-
-char *pgkeel_json_compact(const struct json_object *obj)
-{
-	struct sbuf b = { 0 };
-
-	put_json(&b, obj, false);
-	return sb_finish(&b);
-}
-
-char *pgkeel_json_spaced(const struct json_object *obj)
-{
-	struct sbuf b = { 0 };
-
-	put_json(&b, obj, true);
-	return sb_finish(&b);
-}
-
-/* ------------------------------------------------------------------------ */
-/* encoders */
-
-static void put_key(struct sbuf *b, bool *first, const char *key)
-{
-	if (!*first)
-		sb_putc(b, ',');
-	*first = false;
-	put_json_cstring(b, key);
-	sb_putc(b, ':');
-}
-
-static bool json_is_nonempty_object(const struct json_object *o)
-{
-	struct json_object *m = (struct json_object *)(uintptr_t)o;
-
-	return o != NULL && json_object_is_type(m, json_type_object) &&
-	       json_object_object_length(m) > 0;
-}
-
-void pgkeel_member_data_init(struct pgkeel_member_data *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->checkpoint_after_promote = PGKEEL_TRI_ABSENT;
-	d->xlog_location = -1;
-	d->timeline = 0;
-}
-
-char *pgkeel_member_data_encode(const struct pgkeel_member_data *d)
-{
-	struct sbuf b = { 0 };
-	bool first = true;
-
-	sb_putc(&b, '{');
-	put_key(&b, &first, "conn_url");
-	put_json_cstring(&b, d->conn_url);
-	put_key(&b, &first, "api_url");
-	put_json_cstring(&b, d->api_url);
-	put_key(&b, &first, "state");
-	put_json_cstring(&b, d->state);
-	put_key(&b, &first, "role");
-	put_json_cstring(&b, d->role);
-	put_key(&b, &first, "version");
-	put_json_cstring(&b, d->version);
-	if (d->proxy_url != NULL && d->proxy_url[0] != '\0') {
-		put_key(&b, &first, "proxy_url");
-		put_json_cstring(&b, d->proxy_url);
-	}
-	if (d->checkpoint_after_promote != PGKEEL_TRI_ABSENT) {
-		put_key(&b, &first, "checkpoint_after_promote");
-		sb_puts(&b, d->checkpoint_after_promote == PGKEEL_TRI_TRUE ? "true" : "false");
-	}
-	if (json_is_nonempty_object(d->tags)) {
-		put_key(&b, &first, "tags");
-		put_json(&b, d->tags, false);
-	}
-	if (d->pending_restart) {
-		put_key(&b, &first, "pending_restart");
-		sb_puts(&b, "true");
-	}
-	if (d->xlog_location >= 0) {
-		put_key(&b, &first, "xlog_location");
-		sb_printf(&b, "%lld", (long long)d->xlog_location);
-	}
-	/* >= 3.0.4 writes it between xlog_location and timeline */
-	if (d->replication_state != NULL && d->replication_state[0] != '\0') {
-		put_key(&b, &first, "replication_state");
-		put_json_cstring(&b, d->replication_state);
-	}
-	if (d->timeline != 0) {
-		put_key(&b, &first, "timeline");
-		sb_printf(&b, "%lld", (long long)d->timeline);
-	}
-	if (json_is_nonempty_object(d->scheduled_restart)) {
-		put_key(&b, &first, "scheduled_restart");
-		put_json(&b, d->scheduled_restart, false);
-	}
-	if (d->pause) {
-		put_key(&b, &first, "pause");
-		sb_puts(&b, "true");
-	}
-	sb_putc(&b, '}');
-	return sb_finish(&b);
-}
-
-char *pgkeel_failover_encode(const char *leader, const char *candidate, const char *scheduled_at)
-{
-	struct sbuf b = { 0 };
-	bool first = true;
-
-	sb_putc(&b, '{');
-	if (leader != NULL && leader[0] != '\0') {
-		put_key(&b, &first, "leader");
-		put_json_cstring(&b, leader);
-	}
-	if (candidate != NULL && candidate[0] != '\0') {
-		put_key(&b, &first, "member");
-		put_json_cstring(&b, candidate);
-	}
-	if (scheduled_at != NULL && scheduled_at[0] != '\0') {
-		put_key(&b, &first, "scheduled_at");
-		put_json_cstring(&b, scheduled_at);
-	}
-	sb_putc(&b, '}');
-	return sb_finish(&b);
-}
-
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-char *pgkeel_sync_encode(const char *leader, const char *const *standbys, size_t n_standbys)
-{
-	struct sbuf b = { 0 }, list = { 0 };
-	const char **sorted;
-	size_t i, n = 0;
-
-	/* Python: ','.join(sorted(sync_standby)) or None; code point order = byte order */
-	sorted = xreallocarray(NULL, n_standbys, sizeof(*sorted));
-	for (i = 0; i < n_standbys; i++) {
-		if (standbys[i] != NULL)
-			sorted[n++] = standbys[i];
-	}
-	qsort(sorted, n, sizeof(*sorted), cmp_cstr);
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			sb_putc(&list, ',');
-		sb_puts(&list, sorted[i]);
-	}
-	free(sorted);
-
-	sb_puts(&b, "{\"leader\":");
-	put_json_cstring(&b, leader);
-	sb_puts(&b, ",\"sync_standby\":");
-	if (list.len > 0)
-		put_json_string(&b, list.p, list.len);
-	else
-		sb_puts(&b, "null");
-	sb_putc(&b, '}');
-	free(list.p);
-	return sb_finish(&b);
-}
-
-char *pgkeel_status_encode(int64_t optime, const struct json_object *slots)
-{
-	struct sbuf b = { 0 };
-
-	sb_printf(&b, "{\"optime\":%lld", (long long)optime);
-	if (json_is_nonempty_object(slots)) {
-		sb_puts(&b, ",\"slots\":");
-		put_json(&b, slots, false);
-	}
-	sb_putc(&b, '}');
-	return sb_finish(&b);
-}
-
-char *pgkeel_failsafe_encode(const struct pgkeel_failsafe_entry *entries, size_t n)
-{
-	struct sbuf b = { 0 };
-	bool first = true;
-	size_t i;
-
-	sb_putc(&b, '{');
-	for (i = 0; i < n; i++) {
-		if (entries[i].name == NULL)
-			continue;
-		put_key(&b, &first, entries[i].name);
-		put_json_cstring(&b, entries[i].api_url);
-	}
-	sb_putc(&b, '}');
-	return sb_finish(&b);
-}
-
-char *pgkeel_history_encode(const struct pgkeel_history_line *lines, size_t n)
-{
-	struct sbuf b = { 0 };
-	bool first = true;
-	size_t i;
-
-	sb_putc(&b, '[');
-	for (i = 0; i < n; i++) {
-		const struct pgkeel_history_line *l = &lines[i];
-
-		if (!l->valid)
-			continue;
-		if (!first)
-			sb_putc(&b, ',');
-		first = false;
-		sb_printf(&b, "[%lld,%lld,", (long long)l->timeline, (long long)l->lsn);
-		put_json_cstring(&b, l->reason != NULL ? l->reason : "");
-		if (l->timestamp != NULL || l->new_leader != NULL) {
-			sb_putc(&b, ',');
-			put_json_cstring(&b, l->timestamp);
-		}
-		if (l->new_leader != NULL) {
-			sb_putc(&b, ',');
-			put_json_cstring(&b, l->new_leader);
-		}
-		sb_putc(&b, ']');
-	}
-	sb_putc(&b, ']');
-	return sb_finish(&b);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -976,11 +205,12 @@ static void warn(struct pgkeel_cluster *c, const char *fmt, ...)
 	n = vasprintf(&line, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		oom();
+		pgkeel_oom();
 	log_warning("%s", line);
 	c->n_warnings_total++;
 	if (c->n_warnings < PGKEEL_CLUSTER_MAX_WARNINGS) {
-		c->warnings = xreallocarray(c->warnings, c->n_warnings + 1, sizeof(*c->warnings));
+		c->warnings = pgkeel_xreallocarray(c->warnings, c->n_warnings + 1,
+		                                   sizeof(*c->warnings));
 		c->warnings[c->n_warnings++] = line;
 	} else {
 		free(line);
@@ -1028,7 +258,7 @@ static bool value_is_text(const struct entry_ctx *x, char *why, size_t whylen)
 		(void)pgkeel_fmt(why, whylen, "NUL byte at offset %zu", (size_t)(nul - x->value));
 		return false;
 	}
-	bad = utf8_invalid_at(x->value, x->len);
+	bad = pgkeel_utf8_invalid_at(x->value, x->len);
 	if (bad < x->len) {
 		(void)pgkeel_fmt(why, whylen, "invalid UTF-8 at offset %zu", bad);
 		return false;
@@ -1045,7 +275,7 @@ static char *plain_value(const struct entry_ctx *x)
 		warn_value(x, why);
 		return NULL;
 	}
-	return dup_bytes(x->value, x->len);
+	return pgkeel_dup_bytes(x->value, x->len);
 }
 
 /*
@@ -1058,8 +288,8 @@ static char *kept_text_value(const struct entry_ctx *x, const char *what)
 	char *v;
 
 	if (value_is_text(x, why, sizeof(why)))
-		return dup_bytes(x->value, x->len);
-	v = sanitize_text(x->value, x->len);
+		return pgkeel_dup_bytes(x->value, x->len);
+	v = pgkeel_sanitize_text(x->value, x->len);
 	printable_key(v, shown, sizeof(shown));
 	warn(x->c, "malformed value of DCS key %s (%s): %s \"%s\"", x->key, why, what, shown);
 	return v;
@@ -1207,24 +437,24 @@ static int hexval(int c)
 /* Python's unquote_plus for one query component. */
 static char *url_unquote_plus(const char *s, size_t len)
 {
-	struct sbuf b = { 0 };
+	struct pgkeel_sbuf b = { 0 };
 	size_t i;
 	char *raw, *clean;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] == '+') {
-			sb_putc(&b, ' ');
+			pgkeel_sbuf_putc(&b, ' ');
 		} else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
 		           hexval(s[i + 2]) >= 0) {
-			sb_putc(&b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+			pgkeel_sbuf_putc(&b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
 			i += 2;
 		} else {
-			sb_putc(&b, s[i]);
+			pgkeel_sbuf_putc(&b, s[i]);
 		}
 	}
-	raw = sb_finish(&b);
+	raw = pgkeel_sbuf_finish(&b);
 	/* Python decodes with errors='replace' */
-	clean = sanitize_text(raw, b.len);
+	clean = pgkeel_sanitize_text(raw, b.len);
 	free(raw);
 	return clean;
 }
@@ -1240,17 +470,17 @@ static struct json_object *parse_legacy_url(const char *v, size_t len)
 	const char *hash = memchr(v, '#', len);
 	size_t end = hash ? (size_t)(hash - v) : len;
 	const char *q = memchr(v, '?', end);
-	struct sbuf conn = { 0 };
+	struct pgkeel_sbuf conn = { 0 };
 	char *api = NULL;
 
 	if (obj == NULL)
-		oom();
+		pgkeel_oom();
 	if (q != NULL) {
 		const char *p = q + 1, *qend = v + end;
 
-		sb_put(&conn, v, (size_t)(q - v));
+		pgkeel_sbuf_put(&conn, v, (size_t)(q - v));
 		if (hash != NULL)
-			sb_put(&conn, hash, len - end);
+			pgkeel_sbuf_put(&conn, hash, len - end);
 		while (p < qend && api == NULL) {
 			const char *amp = memchr(p, '&', (size_t)(qend - p));
 			const char *pend = amp ? amp : qend;
@@ -1266,9 +496,9 @@ static struct json_object *parse_legacy_url(const char *v, size_t len)
 			p = pend + 1;
 		}
 	} else {
-		sb_put(&conn, v, len);
+		pgkeel_sbuf_put(&conn, v, len);
 	}
-	json_object_object_add(obj, "conn_url", json_object_new_string(sb_finish(&conn)));
+	json_object_object_add(obj, "conn_url", json_object_new_string(pgkeel_sbuf_finish(&conn)));
 	json_object_object_add(obj, "api_url", api ? json_object_new_string(api) : NULL);
 	free(conn.p);
 	free(api);
@@ -1323,7 +553,7 @@ static struct pgkeel_member *member_slot(struct pgkeel_cluster_builder *b, const
 	}
 	if (c->n_members == b->members_cap) {
 		b->members_cap = b->members_cap ? b->members_cap * 2 : 8;
-		c->members = xreallocarray(c->members, b->members_cap, sizeof(*c->members));
+		c->members = pgkeel_xreallocarray(c->members, b->members_cap, sizeof(*c->members));
 	}
 	m = &c->members[c->n_members++];
 	memset(m, 0, sizeof(*m));
@@ -1341,7 +571,7 @@ static void add_member(struct pgkeel_cluster_builder *b, const struct entry_ctx 
 		warn(x->c, "ignoring DCS key %s: no member name", x->key);
 		return;
 	}
-	if (utf8_invalid_at(name, strlen(name)) < strlen(name)) {
+	if (pgkeel_utf8_invalid_at(name, strlen(name)) < strlen(name)) {
 		warn(x->c, "ignoring DCS key %s: member name is not valid UTF-8", x->key);
 		return;
 	}
@@ -1376,7 +606,7 @@ static void add_member(struct pgkeel_cluster_builder *b, const struct entry_ctx 
 		/* Patroni: data = {} and the member stays */
 		m->data = json_object_new_object();
 		if (m->data == NULL)
-			oom();
+			pgkeel_oom();
 		m->malformed = true;
 	}
 	member_fill(x, m);
@@ -1415,7 +645,7 @@ static void add_config(struct pgkeel_cluster *c, const struct entry_ctx *x,
 
 	cfg->version = pgkeel_strdup(e->version);
 	cfg->modify_version = pgkeel_strdup(e->modify_version ? e->modify_version : e->version);
-	cfg->raw = dup_bytes(x->value, x->len);
+	cfg->raw = pgkeel_dup_bytes(x->value, x->len);
 	cfg->raw_len = x->len;
 	if (parse_value(x, &obj)) {
 		if (json_object_is_type(obj, json_type_object)) {
@@ -1460,7 +690,7 @@ static struct json_object *clean_slots(const struct entry_ctx *x, struct json_ob
 	}
 	out = json_object_new_object();
 	if (out == NULL)
-		oom();
+		pgkeel_oom();
 	json_object_object_foreach(v, name, lsn) {
 		if (lsn == NULL || !json_object_is_type(lsn, json_type_int)) {
 			char field[96];
@@ -1547,7 +777,7 @@ static void strip_span(const char **s, size_t *len)
 static char *dup_stripped(const char *s, size_t len)
 {
 	strip_span(&s, &len);
-	return len > 0 ? dup_bytes(s, len) : NULL;
+	return len > 0 ? pgkeel_dup_bytes(s, len) : NULL;
 }
 
 static void add_failover(struct pgkeel_cluster *c, const struct entry_ctx *x,
@@ -1642,8 +872,8 @@ static void add_sync(struct pgkeel_cluster *c, const struct entry_ctx *x,
 			char *name = dup_stripped(p, n);
 
 			if (name != NULL) {
-				s->standbys = xreallocarray(s->standbys, s->n_standbys + 1,
-				                            sizeof(*s->standbys));
+				s->standbys = pgkeel_xreallocarray(s->standbys, s->n_standbys + 1,
+				                                   sizeof(*s->standbys));
 				s->standbys[s->n_standbys++] = name;
 			}
 			p += n;
@@ -1713,7 +943,7 @@ static void add_history(struct pgkeel_cluster *c, const struct entry_ctx *x,
 	size_t i, n;
 
 	h->version = pgkeel_strdup(e->version);
-	h->raw = sanitize_text(x->value, x->len);
+	h->raw = pgkeel_sanitize_text(x->value, x->len);
 	history_free(c->history);
 	c->history = h;
 	if (!parse_value(x, &obj))
@@ -1983,58 +1213,6 @@ const struct pgkeel_failsafe_entry *pgkeel_failsafe_get(const struct pgkeel_fail
 	return NULL;
 }
 
-/* Python's truth value of a JSON value. */
-static bool json_truthy(struct json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_null:
-		return false;
-	case json_type_boolean:
-		return json_object_get_boolean(v);
-	case json_type_int:
-		return json_object_get_int64(v) != 0 || json_object_get_uint64(v) != 0;
-	case json_type_double:
-		return json_object_get_double(v) != 0.0;
-	case json_type_string:
-		return json_object_get_string_len(v) > 0;
-	case json_type_array:
-		return json_object_array_length(v) > 0;
-	case json_type_object:
-		return json_object_object_length(v) > 0;
-	}
-	return false;
-}
-
-struct json_object *pgkeel_member_tags_effective(const struct json_object *configured,
-                                                 bool disable_sync)
-{
-	static const char *const flags[] = { "clonefrom", "nofailover", "noloadbalance", "nosync" };
-	struct json_object *conf = (struct json_object *)(uintptr_t)configured;
-	struct json_object *out = json_object_new_object();
-	size_t i;
-
-	if (out == NULL)
-		oom();
-	if (conf != NULL && json_object_is_type(conf, json_type_object)) {
-		json_object_object_foreach(conf, tag, value) {
-			bool flag = false;
-			struct json_object *copy = NULL;
-
-			for (i = 0; i < PGKEEL_ARRAY_LEN(flags); i++)
-				flag = flag || strcmp(tag, flags[i]) == 0;
-			if (flag && !json_truthy(value))
-				continue;
-			/* a deep copy: json-c refcounts are not atomic, share nothing */
-			if (value != NULL && json_object_deep_copy(value, &copy, NULL) != 0)
-				oom();
-			json_object_object_add(out, tag, copy);
-		}
-	}
-	if (disable_sync)
-		json_object_object_add(out, "nosync", json_object_new_boolean(1));
-	return out;
-}
-
 static struct json_object *tag_value(const struct pgkeel_member_data *d, const char *tag)
 {
 	struct json_object *tags = (struct json_object *)(uintptr_t)d->tags, *v;
@@ -2048,7 +1226,7 @@ bool pgkeel_member_tag_truthy(const struct pgkeel_member_data *d, const char *ta
 {
 	struct json_object *v = tag_value(d, tag);
 
-	return v != NULL && json_truthy(v);
+	return v != NULL && pgkeel_json_truthy(v);
 }
 
 const char *pgkeel_member_tag_string(const struct pgkeel_member_data *d, const char *tag)

@@ -32,6 +32,8 @@
 
 #include <pgkeel/dcs.h>
 
+#include "json.h"
+
 struct json_object;
 
 /* Patroni's supervisor version "a.b.c" as one comparable number. */
@@ -265,35 +267,7 @@ bool pgkeel_member_tag_truthy(const struct pgkeel_member_data *d, const char *ta
 /* tags[tag] when it is a string (replicatefrom), else NULL. */
 const char *pgkeel_member_tag_string(const struct pgkeel_member_data *d, const char *tag);
 
-/* ---- JSON as Patroni reads and writes it ---- */
-
-/*
- * Parse text the way Python's json.loads accepts it: NUL bytes, invalid
- * UTF-8, control characters inside strings, single-quoted strings, "1." and
- * integers outside int64 (json-c would silently clamp them) are refused.
- * Python would take such integers, but no value Patroni writes holds one
- * and a clamped LSN is worse than a skipped value.
- * On success *out is the value (NULL for JSON null), owned by the caller.
- * On failure returns false and writes the reason into err.
- */
-bool pgkeel_json_parse(const char *text, size_t len, struct json_object **out, char *err,
-                       size_t errlen) PGKEEL_MUSTCHECK;
-
-/*
- * Render obj as Python's json.dumps(obj, separators=(',', ':')) does:
- * ASCII only (\uXXXX, lowercase hex, surrogate pairs above U+FFFF), '/' not
- * escaped, floats as Python's repr (1.0, 1e+16, NaN, Infinity).  NULL renders
- * "null".  Returns a malloc'd string (aborts on out of memory).
- */
-char *pgkeel_json_compact(const struct json_object *obj);
-/*
- * The same with Python's default separators (', ', ': '): what
- * `patronictl edit-config` writes into the config key (json.dumps(data)),
- * what Patroni caches in patroni.dynamic.json and answers on REST.
- */
-char *pgkeel_json_spaced(const struct json_object *obj);
-
-/* ---- encoders for the values the core writes (all malloc'd) ---- */
+/* ---- encoders for the values the core writes (all malloc'd; cluster_encode.c) ---- */
 
 /* members/<name>: conn_url, api_url, state, role, version, then optional fields. */
 char *pgkeel_member_data_encode(const struct pgkeel_member_data *d);

@@ -12,7 +12,9 @@ core_libpgkeelcore_la_SOURCES = \
 	core/log.c core/log.h \
 	core/host.c core/host.h \
 	core/dcs_loader.c core/dcs_loader.h \
-	core/cluster.c core/cluster.h
+	core/json.c core/json.h \
+	core/cluster.c core/cluster.h \
+	core/cluster_encode.c
 core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS)
 core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) -lpthread
 
