@@ -21,15 +21,6 @@
 /* ------------------------------------------------------------------------ */
 /* memory, text buffers, UTF-8 */
 
-void pgkeel_oom(void)
-{
-	static const char msg[] = "pgkeel: out of memory\n";
-
-	if (fwrite(msg, 1, sizeof(msg) - 1, stderr) == 0)
-		abort();
-	abort();
-}
-
 static void *xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);

@@ -20,7 +20,6 @@ struct json_object;
 /* ---- memory and text helpers ---- */
 
 /* Write "pgkeel: out of memory" to stderr and abort. */
-void pgkeel_oom(void) __attribute__((noreturn));
 /* realloc() of n * size bytes (at least one); aborts on overflow. */
 void *pgkeel_xreallocarray(void *p, size_t n, size_t size);
 /* A NUL-terminated copy of p[0..len), which may itself hold NUL bytes. */

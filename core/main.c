@@ -300,6 +300,8 @@ int main(int argc, char **argv)
 		return PGKEEL_EXIT_USAGE;
 	}
 	d.config_path = optind < argc ? argv[optind] : NULL;
+	/* a peer closing a socket is an error to handle, not a reason to die */
+	signal(SIGPIPE, SIG_IGN);
 	if (validate)
 		return validate_config(d.config_path, d.strict, offline);
 	return run(&d);

@@ -26,7 +26,7 @@ bool pgkeel_fmt(char *buf, size_t len, const char *fmt, ...)
 	return ok;
 }
 
-static void oom(void)
+void pgkeel_oom(void)
 {
 	static const char msg[] = "pgkeel: out of memory\n";
 
@@ -45,7 +45,7 @@ char *pgkeel_asprintf(const char *fmt, ...)
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		oom();
+		pgkeel_oom();
 	return s;
 }
 
@@ -57,7 +57,7 @@ char *pgkeel_strdup(const char *s)
 		return NULL;
 	d = strdup(s);
 	if (d == NULL)
-		oom();
+		pgkeel_oom();
 	return d;
 }
 
@@ -66,7 +66,7 @@ void *pgkeel_xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
 	if (p == NULL)
-		oom();
+		pgkeel_oom();
 	return p;
 }
 

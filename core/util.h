@@ -15,6 +15,9 @@
 bool pgkeel_fmt(char *buf, size_t len, const char *fmt, ...) PGKEEL_PRINTF(3, 4);
 bool pgkeel_vfmt(char *buf, size_t len, const char *fmt, va_list ap) PGKEEL_PRINTF(3, 0);
 
+/* Write "pgkeel: out of memory" and abort: the one response to a failed allocation. */
+void pgkeel_oom(void) __attribute__((noreturn));
+
 /* Allocating printf; aborts the process only on out-of-memory. */
 char *pgkeel_asprintf(const char *fmt, ...) PGKEEL_PRINTF(1, 2);
 char *pgkeel_strdup(const char *s);
