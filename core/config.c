@@ -5,7 +5,9 @@
 
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "config_schema.h"
+#include "json.h"
 #include "util.h"
 #include "yaml_load.h"
 
@@ -82,7 +85,8 @@ size_t pgkeel_diag_warnings(const struct pgkeel_diag *d)
 void pgkeel_diag_log(const struct pgkeel_diag *d)
 {
 	for (size_t i = 0; i < pgkeel_diag_warnings(d); i++)
-		log_warning("%s", json_object_get_string(json_object_array_get_idx(d->warnings, i)));
+		log_warning("%s",
+		            json_object_get_string(json_object_array_get_idx(d->warnings, i)));
 	for (size_t i = 0; i < pgkeel_diag_errors(d); i++)
 		log_error("%s", json_object_get_string(json_object_array_get_idx(d->errors, i)));
 }
@@ -185,7 +189,8 @@ static int name_cmp(const void *a, const void *b)
 
 static bool is_yaml_name(const char *n)
 {
-	return n[0] != '.' && (pgkeel_str_has_suffix(n, ".yml") || pgkeel_str_has_suffix(n, ".yaml"));
+	/* as Patroni: every *.yml / *.yaml, hidden ones included */
+	return pgkeel_str_has_suffix(n, ".yml") || pgkeel_str_has_suffix(n, ".yaml");
 }
 
 /* A directory: every *.yml / *.yaml regular file, in name order, deep-merged. */
@@ -228,7 +233,8 @@ static json_object *load_dir(const char *dir, json_object *positions, struct pgk
 				pgkeel_diag_error(diag, "%s", err);
 				ok = false;
 			} else if (doc != NULL && !json_object_is_type(doc, json_type_object)) {
-				pgkeel_diag_error(diag, "%s: the configuration must be a mapping", p);
+				pgkeel_diag_error(diag, "%s: the configuration must be a mapping",
+				                  p);
 				ok = false;
 			} else if (doc != NULL) {
 				merged = pgkeel_json_merge(acc, doc);
@@ -261,8 +267,10 @@ static json_object *load_source(const char *path, const struct pgkeel_config_opt
 	*merge_env = opts->use_environ;
 	const char *env = getenv("PGKEEL_CONFIGURATION");
 
-	if (env == NULL)
+	if (env == NULL || *env == '\0')
 		env = getenv("PATRONI_CONFIGURATION");
+	if (env != NULL && *env == '\0')
+		env = NULL; /* empty: as unset, as in Patroni */
 	/* As Patroni: no file argument, or a file that does not exist, with the
 	 * whole YAML in the environment. */
 	if (path == NULL || (env != NULL && stat(path, &st) != 0 && errno == ENOENT)) {
@@ -274,6 +282,7 @@ static json_object *load_source(const char *path, const struct pgkeel_config_opt
 
 			pgkeel_env_scrub("PATRONI_CONFIGURATION");
 			pgkeel_env_scrub("PGKEEL_CONFIGURATION");
+			env = NULL;
 			if (!parsed) {
 				pgkeel_diag_error(diag, "%s", err);
 				return NULL;
@@ -323,28 +332,51 @@ static void move_key(json_object *from, const char *key, json_object *to, const 
 }
 
 /* Patroni's legacy forms, rewritten into the current ones. */
-static void normalise_local(json_object *local, struct pgkeel_diag *diag)
+static void normalise_local(json_object *local, const char *source, struct pgkeel_diag *diag)
 {
 	json_object *pg = pgkeel_json_path(local, "postgresql");
 	json_object *zk = pgkeel_json_path(local, "zookeeper");
 
 	if (json_object_is_type(pg, json_type_object)) {
-		json_object *auth = pgkeel_json_path(pg, "authentication");
-		static const char *const legacy[][2] = {{"replication", "replication"},
-		                                        {"superuser", "superuser"},
-		                                        {"pg_rewind", "rewind"}};
+		json_object *auth = NULL, *v;
+		bool has_auth = json_object_object_get_ex(pg, "authentication", &auth);
 
-		for (size_t i = 0; i < PGKEEL_ARRAY_LEN(legacy); i++) {
-			if (!json_object_object_get_ex(pg, legacy[i][0], NULL))
-				continue;
-			if (auth == NULL) {
-				auth = json_object_new_object();
-				json_object_object_add(pg, "authentication", auth);
+		/*
+		 * Patroni 3.0.2: without `authentication`, the old top-level
+		 * `replication` and `superuser` maps are the credentials and
+		 * `use_pg_rewind` follows the presence of `pg_rewind`; and a
+		 * missing superuser is taken from `pg_rewind`.
+		 */
+		if (!has_auth && (json_object_object_get_ex(pg, "replication", NULL) ||
+		                  json_object_object_get_ex(pg, "superuser", NULL) ||
+		                  json_object_object_get_ex(pg, "pg_rewind", NULL))) {
+			auth = json_object_new_object();
+			json_object_object_add(pg, "authentication", auth);
+			if (!json_object_object_get_ex(pg, "use_pg_rewind", NULL))
+				json_object_object_add(
+				    pg, "use_pg_rewind",
+				    json_object_new_boolean(
+				        json_object_object_get_ex(pg, "pg_rewind", NULL)));
+			for (int i = 0; i < 2; i++) {
+				const char *u = i == 0 ? "replication" : "superuser";
+
+				if (!json_object_object_get_ex(pg, u, NULL))
+					continue;
+				pgkeel_diag_warning(diag,
+				                    "%s: postgresql.%s is deprecated; use "
+				                    "postgresql.authentication.%s",
+				                    source, u, u);
+				move_key(pg, u, auth, u);
 			}
-			pgkeel_diag_warning(diag, "postgresql.%s is deprecated; use "
-			                          "postgresql.authentication.%s",
-			                    legacy[i][0], legacy[i][1]);
-			move_key(pg, legacy[i][0], auth, legacy[i][1]);
+		}
+		if (json_object_is_type(auth, json_type_object) &&
+		    !json_object_object_get_ex(auth, "superuser", NULL) &&
+		    json_object_object_get_ex(pg, "pg_rewind", &v)) {
+			pgkeel_diag_warning(diag,
+			                    "%s: postgresql.pg_rewind is deprecated; it is used "
+			                    "as postgresql.authentication.superuser",
+			                    source);
+			move_key(pg, "pg_rewind", auth, "superuser");
 		}
 		if (json_object_object_get_ex(pg, "create_replica_method", NULL))
 			move_key(pg, "create_replica_method", pg, "create_replica_methods");
@@ -364,8 +396,8 @@ static void normalise_local(json_object *local, struct pgkeel_diag *diag)
 		if (colon != NULL && pgkeel_json_path(local, "restapi.authentication") == NULL) {
 			json_object *a = json_object_new_object();
 
-			json_object_object_add(a, "username",
-			                       json_object_new_string_len(auth, (int)(colon - auth)));
+			json_object_object_add(
+			    a, "username", json_object_new_string_len(auth, (int)(colon - auth)));
 			json_object_object_add(a, "password", json_object_new_string(colon + 1));
 			json_object_object_add(rest, "authentication", a);
 		}
@@ -408,8 +440,8 @@ static char *display(const struct vctx *v, const char *path)
 
 static bool str_is_bool(const char *s)
 {
-	static const char *const words[] = {"on", "off", "true", "false", "yes", "no", "1", "0",
-	                                    NULL};
+	static const char *const words[] = {"on", "off", "true", "false", "yes",
+	                                    "no", "1",   "0",    NULL};
 
 	for (int i = 0; words[i] != NULL; i++)
 		if (strcasecmp(s, words[i]) == 0)
@@ -435,8 +467,8 @@ static const char *type_mismatch(enum pgkeel_ctype t, json_object *o)
 	switch (t) {
 	case PGKEEL_CT_STRING:
 		return (jt == json_type_string || jt == json_type_int || jt == json_type_double)
-		               ? NULL
-		               : "expected a string";
+		           ? NULL
+		           : "expected a string";
 	case PGKEEL_CT_INT:
 		if (jt == json_type_int)
 			return NULL;
@@ -473,14 +505,15 @@ static const char *type_mismatch(enum pgkeel_ctype t, json_object *o)
 		return jt == json_type_array ? NULL : "expected a list";
 	case PGKEEL_CT_STRLIST:
 		return (jt == json_type_array || jt == json_type_string)
-		               ? NULL
-		               : "expected a list or a comma-separated string";
+		           ? NULL
+		           : "expected a list or a comma-separated string";
 	case PGKEEL_CT_LIST_OR_MAP:
-		return (jt == json_type_array || jt == json_type_object) ? NULL
-		                                                          : "expected a list or a mapping";
+		return (jt == json_type_array || jt == json_type_object)
+		           ? NULL
+		           : "expected a list or a mapping";
 	case PGKEEL_CT_SCALAR:
 		return (jt == json_type_array || jt == json_type_object) ? "expected a scalar value"
-		                                                          : NULL;
+		                                                         : NULL;
 	case PGKEEL_CT_ANY:
 		return NULL;
 	}
@@ -496,7 +529,8 @@ static bool list_has_string(json_object *list, const char *s)
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		json_object *e = json_object_array_get_idx(list, i);
 
-		if (json_object_is_type(e, json_type_string) && strcmp(json_object_get_string(e), s) == 0)
+		if (json_object_is_type(e, json_type_string) &&
+		    strcmp(json_object_get_string(e), s) == 0)
 			return true;
 	}
 	return false;
@@ -514,8 +548,9 @@ static bool is_custom_section(const struct vctx *v, const char *path)
 		return m != NULL && strcmp(m, path + 10) == 0;
 	}
 	if (strncmp(path, "postgresql.", 11) == 0 && strchr(path + 11, '.') == NULL) {
-		return list_has_string(pgkeel_json_path(v->local, "postgresql.create_replica_methods"),
-		                       path + 11) ||
+		return list_has_string(
+		           pgkeel_json_path(v->local, "postgresql.create_replica_methods"),
+		           path + 11) ||
 		       list_has_string(pgkeel_json_path(v->local, "bootstrap.dcs.standby_cluster."
 		                                                  "create_replica_methods"),
 		                       path + 11);
@@ -574,25 +609,58 @@ static void validate_value(const struct vctx *v, const char *path, json_object *
 	free(d);
 }
 
+/* Python's str() of a number, for a string key given as a number (`name: 1`). */
+static json_object *stringify(json_object *val)
+{
+	char *text = pgkeel_json_compact(val);
+	json_object *o = json_object_new_string(text);
+
+	free(text);
+	return o;
+}
+
 static void validate_map(const struct vctx *v, json_object *map, const char *path)
 {
+	json_object *fix = json_object_new_object();
+
 	json_object_object_foreach(map, k, val)
 	{
 		char *sub = path[0] ? pgkeel_asprintf("%s.%s", path, k) : pgkeel_strdup(k);
+		const struct pgkeel_conf_key *row;
 
-		if (v->prefix == NULL && strcmp(sub, "bootstrap.dcs") == 0) {
+		if (strchr(k, '.') != NULL) {
+			/* "log.level: DEBUG" at the top is not log: {level: DEBUG} */
+			char *w = where_ex(v, sub, true);
+
+			pgkeel_diag_warning(v->diag,
+			                    "%s: unknown key '%s' (ignored; a dotted name is "
+			                    "not a nested key)",
+			                    w, k);
+			free(w);
+		} else if (v->prefix == NULL && strcmp(sub, "bootstrap.dcs") == 0) {
 			/* checked against the dynamic table below */
 			if (val != NULL && !json_object_is_type(val, json_type_object)) {
 				char *w = where(v, sub);
 
-				pgkeel_diag_error(v->diag, "%s: bootstrap.dcs: expected a mapping", w);
+				pgkeel_diag_error(v->diag, "%s: bootstrap.dcs: expected a mapping",
+				                  w);
 				free(w);
 			}
 		} else {
 			validate_value(v, sub, val);
+			row = pgkeel_conf_key_find(v->tab, v->tablen, sub);
+			if (row != NULL && row->type == PGKEEL_CT_STRING &&
+			    (json_object_is_type(val, json_type_int) ||
+			     json_object_is_type(val, json_type_double)))
+				json_object_object_add(fix, k, stringify(val));
 		}
 		free(sub);
 	}
+	json_object_object_foreach(fix, fk, fv)
+	{
+		json_object_object_add(map, fk, json_object_get(fv));
+	}
+	json_object_put(fix);
 }
 
 static void check_required(const struct vctx *v, json_object *root)
@@ -621,7 +689,7 @@ static void check_required(const struct vctx *v, json_object *root)
 
 /* ------------------------------------------------------------ DCS choice */
 
-static const char *const dcs_order[] = {"consul",     "etcd", "etcd3",    "exhibitor",
+static const char *const dcs_order[] = {"consul",     "etcd", "etcd3",     "exhibitor",
                                         "kubernetes", "raft", "zookeeper", NULL};
 
 static const char *select_dcs(json_object *local, const char *source, json_object *positions,
@@ -644,30 +712,32 @@ static const char *select_dcs(json_object *local, const char *source, json_objec
 		strncat(found, dcs_order[i], sizeof(found) - strlen(found) - 1);
 	}
 	if (chosen == NULL) {
-		pgkeel_diag_error(diag, "%s: no DCS section: add one of etcd3:, consul:, zookeeper: "
-		                        "or kubernetes:",
+		pgkeel_diag_error(diag,
+		                  "%s: no DCS section: add one of etcd3:, consul:, zookeeper: "
+		                  "or kubernetes:",
 		                  source);
 		return NULL;
 	}
 	if (nfound > 1)
-		pgkeel_diag_warning(diag, "%s: several DCS sections (%s); using %s, as Patroni "
-		                          "does",
+		pgkeel_diag_warning(diag,
+		                    "%s: several DCS sections (%s); using %s, as Patroni "
+		                    "does",
 		                    source, found, chosen);
 	if (strcmp(chosen, "etcd") == 0 || strcmp(chosen, "exhibitor") == 0 ||
 	    strcmp(chosen, "raft") == 0) {
 		char *at = pgkeel_asprintf("@%s", chosen);
 		const char *pos = pgkeel_yaml_position(positions, at);
 		const char *hint =
-			strcmp(chosen, "etcd") == 0
-				? "the etcd v2 API is not supported; use an etcd3: section (note that "
-				  "etcd's v2 and v3 keyspaces are disjoint: a cluster stored through v2 "
-				  "is not visible through v3, so migrate it rather than just renaming "
-				  "the section)"
-			: strcmp(chosen, "exhibitor") == 0
-				? "Exhibitor is not supported; list the ZooKeeper servers in a "
-				  "zookeeper: section instead"
-				: "Patroni's built-in raft DCS is not supported; use etcd3:, consul: "
-				  "or zookeeper:";
+		    strcmp(chosen, "etcd") == 0
+		        ? "the etcd v2 API is not supported; use an etcd3: section (note that "
+		          "etcd's v2 and v3 keyspaces are disjoint: a cluster stored through v2 "
+		          "is not visible through v3, so migrate it rather than just renaming "
+		          "the section)"
+		    : strcmp(chosen, "exhibitor") == 0
+		        ? "Exhibitor is not supported; list the ZooKeeper servers in a "
+		          "zookeeper: section instead"
+		        : "Patroni's built-in raft DCS is not supported; use etcd3:, consul: "
+		          "or zookeeper:";
 
 		pgkeel_diag_error(diag, "%s: %s: %s", pos ? pos : source, chosen, hint);
 		free(at);
@@ -682,25 +752,31 @@ struct timing {
 	int64_t ttl, loop_wait, retry_timeout;
 };
 
-static int64_t dyn_int(json_object *dyn, const char *key, int64_t def, const char *where_,
+/* An integer from the dynamic configuration, cast as Patroni's int() does. */
+static int64_t dyn_int(json_object *o, const char *key, int64_t def, const char *where_,
                        struct pgkeel_diag *diag)
 {
-	json_object *o = pgkeel_json_path(dyn, key);
 	int64_t v;
 
 	if (o == NULL)
 		return def;
 	if (json_object_is_type(o, json_type_int))
 		return json_object_get_int64(o);
-	if (json_object_is_type(o, json_type_double))
-		return (int64_t)json_object_get_double(o);
-	if (json_object_is_type(o, json_type_string) &&
-	    pgkeel_parse_int64(json_object_get_string(o), &v))
+	if (json_object_is_type(o, json_type_double)) {
+		double d = json_object_get_double(o);
+
+		if (isfinite(d) && d > -9.0e18 && d < 9.0e18)
+			return (int64_t)d;
+	} else if (json_object_is_type(o, json_type_string) &&
+	           pgkeel_parse_int64(json_object_get_string(o), &v)) {
 		return v;
-	pgkeel_diag_warning(diag, "%s: %s: expected an integer, using the default %lld", where_, key,
-	                    (long long)def);
+	}
+	pgkeel_diag_warning(diag, "%s: %s: expected an integer, using the default %lld", where_,
+	                    key, (long long)def);
 	return def;
 }
+
+#define TIMING_MAX 1000000 /* seconds; anything larger is a typo */
 
 /*
  * loop_wait + 2 * retry_timeout <= ttl, as newer Patroni enforces it:
@@ -711,10 +787,17 @@ static void check_timing(struct timing *t, bool strict, const char *where_,
                          struct pgkeel_diag *diag)
 {
 	void (*report)(struct pgkeel_diag *, const char *, ...) =
-		strict ? pgkeel_diag_error : pgkeel_diag_warning;
+	    strict ? pgkeel_diag_error : pgkeel_diag_warning;
 
 	if (t->ttl < 2) {
 		pgkeel_diag_error(diag, "%s: ttl=%lld is too small", where_, (long long)t->ttl);
+		return;
+	}
+	if (t->ttl > TIMING_MAX || t->loop_wait > TIMING_MAX || t->retry_timeout > TIMING_MAX) {
+		pgkeel_diag_error(diag,
+		                  "%s: ttl, loop_wait and retry_timeout must not exceed %d "
+		                  "seconds",
+		                  where_, TIMING_MAX);
 		return;
 	}
 	if (t->loop_wait < 1) {
@@ -767,7 +850,7 @@ static bool param_is_controlled(const char *name, const struct pgkeel_controlled
 static bool parse_size_mb(const char *s, int64_t *mb)
 {
 	char *end;
-	long long v;
+	long long v, mul = 1;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -776,16 +859,20 @@ static bool parse_size_mb(const char *s, int64_t *mb)
 	while (*end == ' ')
 		end++;
 	if (*end == '\0' || strcasecmp(end, "MB") == 0)
-		*mb = v;
+		mul = 1;
 	else if (strcasecmp(end, "GB") == 0)
-		*mb = v * 1024;
+		mul = 1024;
 	else if (strcasecmp(end, "TB") == 0)
-		*mb = v * 1024 * 1024;
+		mul = 1024 * 1024;
 	else if (strcasecmp(end, "kB") == 0)
-		*mb = v / 1024;
+		mul = 0;
 	else
 		return false;
-	return true;
+	if (mul == 0) {
+		*mb = v / 1024;
+		return true;
+	}
+	return !__builtin_mul_overflow(v, mul, mb);
 }
 
 static bool bool_text(json_object *v, bool *out)
@@ -839,11 +926,26 @@ static json_object *controlled_from_dcs(const struct pgkeel_controlled_param *p,
 			return jcopy(val);
 		return NULL;
 	case PGKEEL_CP_ENUM: {
-		char *needle = pgkeel_asprintf("|%s|", s);
-		bool ok = p->choices != NULL && strstr(p->choices, needle) != NULL;
+		/* "|a|b|c|": an exact, case-insensitive match of one choice */
+		const char *c = p->choices;
+		size_t n = strlen(s);
 
-		free(needle);
-		return ok ? jcopy(val) : NULL;
+		while (c != NULL && (c = strchr(c, '|')) != NULL && c[1] != '\0') {
+			const char *next = strchr(c + 1, '|');
+
+			if (next != NULL && (size_t)(next - c - 1) == n && n > 0 &&
+			    strncasecmp(c + 1, s, n) == 0) {
+				char *lower = pgkeel_strdup(s);
+
+				for (char *q = lower; *q; q++)
+					*q = (char)tolower((unsigned char)*q);
+				val = json_object_new_string(lower);
+				free(lower);
+				return val;
+			}
+			c = next;
+		}
+		return NULL;
 	}
 	case PGKEEL_CP_SIZE_MIN_MB:
 		if (json_object_is_type(val, json_type_int))
@@ -865,14 +967,17 @@ static json_object *default_parameters(void)
 		if (p->def == NULL || strcmp(p->name, "wal_keep_segments") == 0 ||
 		    strcmp(p->name, "wal_keep_size") == 0)
 			continue;
-		json_object_object_add(params, p->name, pgkeel_yaml_resolve_plain(p->def,
-		                                                                    strlen(p->def)));
+		int64_t iv;
+
+		json_object_object_add(params, p->name,
+		                       pgkeel_parse_int64(p->def, &iv)
+		                           ? json_object_new_int64(iv)
+		                           : json_object_new_string(p->def));
 	}
 	return params;
 }
 
-static json_object *process_parameters(json_object *params, bool is_local,
-                                       struct pgkeel_diag *diag)
+static json_object *process_parameters(json_object *params, bool is_local, struct pgkeel_diag *diag)
 {
 	json_object *out = json_object_new_object();
 
@@ -885,9 +990,10 @@ static json_object *process_parameters(json_object *params, bool is_local,
 		if (!param_is_controlled(k, &p)) {
 			json_object_object_add(out, k, jcopy(v));
 		} else if (is_local) {
-			pgkeel_diag_warning(diag, "postgresql.parameters.%s in the local configuration "
-			                          "is ignored: it is controlled by pgkeel, set it in the "
-			                          "dynamic configuration (bootstrap.dcs or edit-config)",
+			pgkeel_diag_warning(diag,
+			                    "postgresql.parameters.%s in the local configuration "
+			                    "is ignored: it is controlled by pgkeel, set it in the "
+			                    "dynamic configuration (bootstrap.dcs or edit-config)",
 			                    k);
 		} else if (v != NULL) {
 			json_object *ok = controlled_from_dcs(p, v);
@@ -895,33 +1001,49 @@ static json_object *process_parameters(json_object *params, bool is_local,
 			if (ok != NULL)
 				json_object_object_add(out, p->name, ok);
 			else if (!same_as_default(p, v))
-				pgkeel_diag_warning(diag, "dynamic configuration: postgresql.parameters.%s="
-				                          "%s is not valid, using the default",
-				                    k, json_object_to_json_string(v));
+				pgkeel_diag_warning(
+				    diag,
+				    "dynamic configuration: postgresql.parameters.%s="
+				    "%s is not valid, using the default",
+				    k, json_object_to_json_string(v));
 		}
 	}
 	return out;
 }
 
+/* PostgreSQL parameter names are case-insensitive: a later spelling replaces an earlier one. */
 static void params_update(json_object *target, json_object *params)
 {
 	json_object_object_foreach(params, k, v)
 	{
+		const char *same = NULL;
+
+		json_object_object_foreach(target, tk, tv)
+		{
+			(void)tv;
+			if (strcasecmp(tk, k) == 0 && strcmp(tk, k) != 0)
+				same = tk;
+		}
+		if (same != NULL)
+			json_object_object_del(target, same);
 		json_object_object_add(target, k, json_object_get(v));
 	}
 }
 
-static const char *const local_only_pg[] = {"connect_address", "proxy_address", "listen",
-                                             "config_dir",      "data_dir",      "pgpass",
-                                             "authentication",  NULL};
-static const char *const standby_keys[] = {"create_replica_methods", "host", "port",
-                                           "primary_slot_name", "restore_command",
+static const char *const local_only_pg[] = {
+    "connect_address", "proxy_address", "listen",         "config_dir",
+    "data_dir",        "pgpass",        "authentication", NULL};
+static const char *const standby_keys[] = {"create_replica_methods",
+                                           "host",
+                                           "port",
+                                           "primary_slot_name",
+                                           "restore_command",
                                            "archive_cleanup_command",
-                                           "recovery_min_apply_delay", NULL};
-static const char *const auth_allowed[] = {"username",    "password", "sslmode",   "sslcert",
-                                           "sslkey",      "sslpassword", "sslrootcert",
-                                           "sslcrl",      "sslcrldir", "gssencmode",
-                                           "channel_binding", NULL};
+                                           "recovery_min_apply_delay",
+                                           NULL};
+static const char *const auth_allowed[] = {"username",  "password",    "sslmode",         "sslcert",
+                                           "sslkey",    "sslpassword", "sslrootcert",     "sslcrl",
+                                           "sslcrldir", "gssencmode",  "channel_binding", NULL};
 
 static bool in_list(const char *const *l, const char *s)
 {
@@ -931,36 +1053,49 @@ static bool in_list(const char *const *l, const char *s)
 	return false;
 }
 
+static const struct {
+	const char *key;
+	const char *def;
+	bool is_bool;
+} globals[] = {
+    {"ttl", "30", false},
+    {"loop_wait", "10", false},
+    {"retry_timeout", "10", false},
+    {"maximum_lag_on_failover", "1048576", false},
+    {"maximum_lag_on_syncnode", "-1", false},
+    {"max_timelines_history", "0", false},
+    {"check_timeline", "false", true},
+    {"primary_start_timeout", "300", false},
+    {"primary_stop_timeout", "0", false},
+    {"synchronous_mode", "false", true},
+    {"synchronous_mode_strict", "false", true},
+    {"synchronous_node_count", "1", false},
+    {"failsafe_mode", "false", true},
+};
+
+static const char *const dcs_only[] = {
+    "pause", "slots", "permanent_slots", "permanent_replication_slots", "ignore_slots", NULL};
+
+/* 1: a global boolean, 0: a global integer, -1: not a global key */
+static int global_is_bool(const char *key)
+{
+	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(globals); i++)
+		if (strcmp(globals[i].key, key) == 0)
+			return globals[i].is_bool ? 1 : 0;
+	return -1;
+}
+
 json_object *pgkeel_config_effective(json_object *local, json_object *dynamic,
                                      struct pgkeel_diag *diag)
 {
 	json_object *cfg = json_object_new_object();
 	json_object *pg, *sc, *params, *auth;
-	static const struct {
-		const char *key;
-		const char *def;
-		bool is_bool;
-	} globals[] = {
-		{"ttl", "30", false},
-		{"loop_wait", "10", false},
-		{"retry_timeout", "10", false},
-		{"maximum_lag_on_failover", "1048576", false},
-		{"maximum_lag_on_syncnode", "-1", false},
-		{"max_timelines_history", "0", false},
-		{"check_timeline", "false", true},
-		{"primary_start_timeout", "300", false},
-		{"primary_stop_timeout", "0", false},
-		{"synchronous_mode", "false", true},
-		{"synchronous_mode_strict", "false", true},
-		{"synchronous_node_count", "1", false},
-		{"failsafe_mode", "false", true},
-	};
 
 	/* defaults */
 	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(globals); i++)
-		json_object_object_add(cfg, globals[i].key,
-		                       pgkeel_yaml_resolve_plain(globals[i].def,
-		                                                 strlen(globals[i].def)));
+		json_object_object_add(
+		    cfg, globals[i].key,
+		    pgkeel_yaml_resolve_plain(globals[i].def, strlen(globals[i].def)));
 	sc = json_object_new_object();
 	for (int i = 0; standby_keys[i] != NULL; i++)
 		json_object_object_add(sc, standby_keys[i], json_object_new_string(""));
@@ -978,23 +1113,32 @@ json_object *pgkeel_config_effective(json_object *local, json_object *dynamic,
 		json_object_object_add(cfg, "watchdog", wd);
 	}
 
-	/* dynamic over defaults */
+	/* dynamic over defaults: only the keys Patroni takes from the DCS */
 	if (json_object_is_type(dynamic, json_type_object)) {
 		json_object_object_foreach(dynamic, k, v)
 		{
 			const char *key = k;
 
-			if (strcmp(k, "master_start_timeout") == 0)
+			/* the old names count only when the new one is absent */
+			if (strcmp(k, "master_start_timeout") == 0) {
+				if (json_object_object_get_ex(dynamic, "primary_start_timeout",
+				                              NULL))
+					continue;
 				key = "primary_start_timeout";
-			else if (strcmp(k, "master_stop_timeout") == 0)
+			} else if (strcmp(k, "master_stop_timeout") == 0) {
+				if (json_object_object_get_ex(dynamic, "primary_stop_timeout",
+				                              NULL))
+					continue;
 				key = "primary_stop_timeout";
+			}
 			if (strcmp(k, "postgresql") == 0) {
 				if (!json_object_is_type(v, json_type_object))
 					continue;
 				json_object_object_foreach(v, pk, pv)
 				{
 					if (strcmp(pk, "parameters") == 0) {
-						json_object *p = process_parameters(pv, false, diag);
+						json_object *p =
+						    process_parameters(pv, false, diag);
 
 						params_update(params, p);
 						json_object_put(p);
@@ -1010,32 +1154,26 @@ json_object *pgkeel_config_effective(json_object *local, json_object *dynamic,
 					if (in_list(standby_keys, sk))
 						json_object_object_add(sc, sk, jcopy(sv));
 				}
-			} else if (json_object_object_get_ex(cfg, key, NULL) &&
-			           strcmp(key, "watchdog") != 0) {
-				bool is_bool = false;
-
-				for (size_t i = 0; i < PGKEEL_ARRAY_LEN(globals); i++)
-					if (strcmp(globals[i].key, key) == 0)
-						is_bool = globals[i].is_bool;
-				if (is_bool) {
+			} else if (global_is_bool(key) >= 0) {
+				if (global_is_bool(key) == 1) {
 					json_object_object_add(cfg, key, jcopy(v));
 				} else {
-					int64_t def = json_object_get_int64(
-						json_object_object_get(cfg, key));
+					int64_t def =
+					    json_object_get_int64(json_object_object_get(cfg, key));
 
 					json_object_object_add(
-						cfg, key,
-						json_object_new_int64(dyn_int(dynamic, k, def,
-						                              "dynamic configuration", diag)));
+					    cfg, key,
+					    json_object_new_int64(
+					        dyn_int(v, k, def, "dynamic configuration", diag)));
 				}
-			} else {
-				/* pause, slots, ignore_slots...: read from the DCS by the HA logic */
+			} else if (in_list(dcs_only, k)) {
+				/* read from the DCS by the HA logic */
 				json_object_object_add(cfg, k, jcopy(v));
 			}
 		}
 	}
 
-	/* local over that */
+	/* local over that, but never the global-only and DCS-only keys */
 	json_object_object_foreach(local, k, v)
 	{
 		if (strcmp(k, "postgresql") == 0) {
@@ -1052,9 +1190,12 @@ json_object *pgkeel_config_effective(json_object *local, json_object *dynamic,
 					json_object_object_add(pg, pk, jcopy(pv));
 				}
 			}
-		} else if (strcmp(k, "citus") == 0) {
+		} else if (strcmp(k, "citus") == 0 || strcmp(k, "standby_cluster") == 0 ||
+		           global_is_bool(k) >= 0 || in_list(dcs_only, k) ||
+		           strcmp(k, "master_start_timeout") == 0 ||
+		           strcmp(k, "master_stop_timeout") == 0) {
 			continue;
-		} else if (!json_object_object_get_ex(cfg, k, NULL) || strcmp(k, "watchdog") == 0) {
+		} else {
 			json_object_object_add(cfg, k, v ? jcopy(v) : json_object_new_object());
 		}
 	}
@@ -1078,10 +1219,14 @@ json_object *pgkeel_config_effective(json_object *local, json_object *dynamic,
 	}
 	/* copied down into the postgresql sub-config, as Patroni 3.0.2 does */
 	{
-		static const char *const down[] = {"name", "scope", "retry_timeout",
-		                                   "synchronous_mode", "synchronous_mode_strict",
+		static const char *const down[] = {"name",
+		                                   "scope",
+		                                   "retry_timeout",
+		                                   "synchronous_mode",
+		                                   "synchronous_mode_strict",
 		                                   "synchronous_node_count",
-		                                   "maximum_lag_on_syncnode", NULL};
+		                                   "maximum_lag_on_syncnode",
+		                                   NULL};
 
 		for (int i = 0; down[i] != NULL; i++) {
 			json_object *dv;
@@ -1112,18 +1257,54 @@ static char *normalise_namespace(const char *ns)
 	return out;
 }
 
+static const char *pos_or_source(const struct pgkeel_config *c, const char *path)
+{
+	const char *p = pgkeel_yaml_position(c->positions, path);
+
+	return p ? p : c->source;
+}
+
+/* An integer log setting within [min, max]; false (and an error) otherwise. */
+static bool log_int(const struct pgkeel_config *c, json_object *logsec, const char *key,
+                    int64_t min, int64_t max, int64_t *out, struct pgkeel_diag *diag)
+{
+	json_object *o = pgkeel_json_path(logsec, key);
+	char *path = pgkeel_asprintf("log.%s", key);
+	int64_t v;
+	bool ok = true;
+
+	if (o != NULL) {
+		if (json_object_is_type(o, json_type_int))
+			v = json_object_get_int64(o);
+		else if (!pgkeel_parse_int64(json_object_get_string(o), &v))
+			v = min - 1;
+		if (v < min || v > max) {
+			pgkeel_diag_error(diag, "%s: %s: expected an integer from %lld to %lld",
+			                  pos_or_source(c, path), path, (long long)min,
+			                  (long long)max);
+			ok = false;
+		} else {
+			*out = v;
+		}
+	}
+	free(path);
+	return ok;
+}
+
 static void fill_log(struct pgkeel_config *c, json_object *logsec, struct pgkeel_diag *diag)
 {
 	json_object *o;
+	int64_t v;
 
 	pgkeel_log_config_defaults(&c->log);
 	if (!json_object_is_type(logsec, json_type_object))
 		return;
 	if ((o = pgkeel_json_path(logsec, "level")) != NULL &&
 	    !pgkeel_log_level_parse(json_object_get_string(o), &c->log.level))
-		pgkeel_diag_error(diag, "%s: log.level: unknown level '%s' (DEBUG, INFO, WARNING, "
-		                        "ERROR, CRITICAL)",
-		                  c->source, json_object_get_string(o));
+		pgkeel_diag_error(diag,
+		                  "%s: log.level: unknown level '%s' (DEBUG, INFO, WARNING, "
+		                  "ERROR, CRITICAL)",
+		                  pos_or_source(c, "log.level"), json_object_get_string(o));
 	if ((o = pgkeel_json_path(logsec, "type")) != NULL) {
 		const char *t = json_object_get_string(o);
 
@@ -1131,24 +1312,20 @@ static void fill_log(struct pgkeel_config *c, json_object *logsec, struct pgkeel
 			c->log.format = PGKEEL_LOG_JSON;
 		else if (strcmp(t, "plain") != 0)
 			pgkeel_diag_error(diag, "%s: log.type: expected plain or json, not '%s'",
-			                  c->source, t);
+			                  pos_or_source(c, "log.type"), t);
 	}
 	c->log.dateformat = jstr(logsec, "dateformat");
 	c->log.dir = jstr(logsec, "dir");
 	c->log.syslog_facility = jstr(logsec, "syslog");
-	if ((o = pgkeel_json_path(logsec, "file_num")) != NULL)
-		c->log.file_num = (int)json_object_get_int64(o);
-	if ((o = pgkeel_json_path(logsec, "file_size")) != NULL)
-		c->log.file_size = json_object_get_int64(o);
-	if ((o = pgkeel_json_path(logsec, "max_queue_size")) != NULL)
-		c->log.max_queue_size = (int)json_object_get_int64(o);
-	if ((o = pgkeel_json_path(logsec, "format")) != NULL &&
-	    json_object_is_type(o, json_type_string) &&
-	    strcmp(json_object_get_string(o), "%(asctime)s %(levelname)s: %(message)s") != 0)
-		pgkeel_diag_warning(diag, "%s: log.format: Python logging format strings are not "
-		                          "supported; pgkeel writes Patroni's default line format "
-		                          "(use log.type: json for structured logs)",
-		                    c->source);
+	v = c->log.file_num;
+	if (log_int(c, logsec, "file_num", 0, 1000, &v, diag))
+		c->log.file_num = (int)v;
+	v = c->log.file_size;
+	if (log_int(c, logsec, "file_size", 4096, INT64_C(1) << 40, &v, diag))
+		c->log.file_size = v;
+	v = c->log.max_queue_size;
+	if (log_int(c, logsec, "max_queue_size", 1, 1000000, &v, diag))
+		c->log.max_queue_size = (int)v;
 }
 
 static bool fill_typed(struct pgkeel_config *c, const struct pgkeel_config_opts *opts,
@@ -1161,24 +1338,31 @@ static bool fill_typed(struct pgkeel_config *c, const struct pgkeel_config_opts 
 	c->name = jstr(eff, "name");
 	c->scope = jstr(eff, "scope");
 	free(c->namespace_);
-	c->namespace_ = normalise_namespace(jstr(eff, "namespace") ? jstr(eff, "namespace")
-	                                                            : "/service/");
+	c->namespace_ =
+	    normalise_namespace(jstr(eff, "namespace") ? jstr(eff, "namespace") : "/service/");
 	c->data_dir = jstr(eff, "postgresql.data_dir");
 	c->backend_dir = jstr(c->local, "backend_dir");
 	t.ttl = json_object_get_int64(pgkeel_json_path(eff, "ttl"));
 	t.loop_wait = json_object_get_int64(pgkeel_json_path(eff, "loop_wait"));
 	t.retry_timeout = json_object_get_int64(pgkeel_json_path(eff, "retry_timeout"));
 	check_timing(&t, opts->strict,
-	             c->dynamic ? "bootstrap.dcs" : c->source, diag);
+	             c->dynamic_from_dcs ? "dynamic configuration"
+	             : c->dynamic        ? pos_or_source(c, "bootstrap.dcs")
+	                                 : c->source,
+	             diag);
 	c->ttl = (int)t.ttl;
 	c->loop_wait = (int)t.loop_wait;
 	c->retry_timeout = (int)t.retry_timeout;
+	/* the effective view carries the clamped values, copied down as Patroni does */
+	json_object_object_add(eff, "loop_wait", json_object_new_int64(t.loop_wait));
+	json_object_object_add(eff, "retry_timeout", json_object_new_int64(t.retry_timeout));
+	if (json_object_is_type(pgkeel_json_path(eff, "postgresql"), json_type_object))
+		json_object_object_add(pgkeel_json_path(eff, "postgresql"), "retry_timeout",
+		                       json_object_new_int64(t.retry_timeout));
 	free(c->dcs_options_json);
 	c->dcs_options_json = NULL;
 	if (c->dcs_type != NULL && (sec = pgkeel_json_path(c->local, c->dcs_type)) != NULL)
-		c->dcs_options_json = pgkeel_strdup(
-			json_object_to_json_string_ext(sec, JSON_C_TO_STRING_PLAIN |
-			                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+		c->dcs_options_json = pgkeel_json_compact(sec);
 	fill_log(c, pgkeel_json_path(c->local, "log"), diag);
 	return pgkeel_diag_errors(diag) == 0;
 }
@@ -1216,12 +1400,12 @@ static void validate_local(struct pgkeel_config *c, const struct pgkeel_config_o
                            struct pgkeel_diag *diag)
 {
 	struct vctx v = {
-		.tab = pgkeel_local_keys,
-		.tablen = pgkeel_local_keys_len,
-		.positions = c->positions,
-		.source = c->source,
-		.local = c->local,
-		.diag = diag,
+	    .tab = pgkeel_local_keys,
+	    .tablen = pgkeel_local_keys_len,
+	    .positions = c->positions,
+	    .source = c->source,
+	    .local = c->local,
+	    .diag = diag,
 	};
 	json_object *dcs = pgkeel_json_path(c->local, "bootstrap.dcs");
 
@@ -1245,14 +1429,15 @@ static void validate_local(struct pgkeel_config *c, const struct pgkeel_config_o
 	(void)opts;
 }
 
-static struct pgkeel_config *config_build(json_object *local, json_object *positions,
-                                          char *source, json_object *dynamic,
+static struct pgkeel_config *config_build(json_object *local, json_object *positions, char *source,
+                                          json_object *dynamic, bool from_dcs,
                                           const struct pgkeel_config_opts *opts,
                                           struct pgkeel_diag *diag)
 {
 	struct pgkeel_config *c = pgkeel_xcalloc(1, sizeof(*c));
 
 	c->refs = 1;
+	c->dynamic_from_dcs = from_dcs;
 	c->source = source;
 	c->local = local;
 	c->positions = positions;
@@ -1277,6 +1462,23 @@ static struct pgkeel_config *config_build(json_object *local, json_object *posit
 	return c;
 }
 
+/* Values that came from the environment are reported as such, not at the file line. */
+static void mark_env_positions(json_object *env, const char *prefix, json_object *positions)
+{
+	json_object_object_foreach(env, k, v)
+	{
+		char *path = prefix[0] ? pgkeel_asprintf("%s.%s", prefix, k) : pgkeel_strdup(k);
+		char *at = pgkeel_asprintf("@%s", path);
+
+		json_object_object_add(positions, path, json_object_new_string("environment"));
+		json_object_object_add(positions, at, json_object_new_string("environment"));
+		if (json_object_is_type(v, json_type_object))
+			mark_env_positions(v, path, positions);
+		free(at);
+		free(path);
+	}
+}
+
 struct pgkeel_config *pgkeel_config_load(const char *path, const struct pgkeel_config_opts *opts,
                                          struct pgkeel_diag *diag)
 {
@@ -1285,6 +1487,9 @@ struct pgkeel_config *pgkeel_config_load(const char *path, const struct pgkeel_c
 	bool merge_env;
 	json_object *local = load_source(path, opts, positions, &source, &merge_env, diag);
 
+	/* the variables are consumed (and wiped) even when they are not merged */
+	if (opts->use_environ)
+		(void)pgkeel_config_env_overlay(diag);
 	if (local == NULL) {
 		free(source);
 		json_object_put(positions);
@@ -1294,40 +1499,59 @@ struct pgkeel_config *pgkeel_config_load(const char *path, const struct pgkeel_c
 		json_object *env = pgkeel_config_env_overlay(diag);
 		json_object *merged = pgkeel_json_merge(local, env);
 
+		mark_env_positions(env, "", positions);
 		json_object_put(local);
 		local = merged;
 	}
-	normalise_local(local, diag);
-	return config_build(local, positions, source, NULL, opts, diag);
+	normalise_local(local, source, diag);
+	return config_build(local, positions, source, NULL, false, opts, diag);
+}
+
+/* Keep `old`'s value of `path` in `c` (with a warning) when a reload changed it. */
+static bool keep_fixed(struct pgkeel_config *c, const struct pgkeel_config *old, const char *path,
+                       struct pgkeel_diag *diag)
+{
+	json_object *ov = pgkeel_json_path(old->local, path);
+	json_object *nv = pgkeel_json_path(c->local, path);
+
+	if (json_object_equal(ov, nv))
+		return false;
+	pgkeel_diag_warning(diag,
+	                    "%s cannot change at runtime; keeping '%s' (restart pgkeel to "
+	                    "change it)",
+	                    path, ov ? json_object_get_string(ov) : "");
+	jset(c->local, path, jcopy(ov));
+	return true;
 }
 
 struct pgkeel_config *pgkeel_config_reload(const struct pgkeel_config *old, const char *path,
                                            const struct pgkeel_config_opts *opts,
                                            struct pgkeel_diag *diag)
 {
-	struct pgkeel_config *c = pgkeel_config_load(path, opts, diag);
-	static const char *const fixed[] = {"name", "scope", "namespace", "postgresql.data_dir",
-	                                    "backend_dir", NULL};
+	static const char *const fixed[] = {
+	    "name", "scope", "namespace", "postgresql.data_dir", "backend_dir", NULL};
+	struct pgkeel_config *c;
 	bool changed = false;
 
+	/* As Patroni: a configuration that came from the environment is not re-read. */
+	if (strcmp(old->source, "PATRONI_CONFIGURATION") == 0 ||
+	    strcmp(old->source, "environment") == 0) {
+		pgkeel_diag_warning(diag,
+		                    "the configuration came from %s, which is read once at "
+		                    "start; nothing to reload",
+		                    old->source);
+		return pgkeel_config_ref((struct pgkeel_config *)old);
+	}
+	c = pgkeel_config_load(path, opts, diag);
 	if (c == NULL)
 		return NULL;
-	for (int i = 0; fixed[i] != NULL; i++) {
-		json_object *ov = pgkeel_json_path(old->local, fixed[i]);
-		json_object *nv = pgkeel_json_path(c->local, fixed[i]);
-
-		if (json_object_equal(ov, nv))
-			continue;
-		pgkeel_diag_warning(diag, "%s cannot change at runtime; keeping '%s' (restart pgkeel "
-		                          "to change it)",
-		                    fixed[i], ov ? json_object_get_string(ov) : "");
-		jset(c->local, fixed[i], jcopy(ov));
-		changed = true;
-	}
+	for (int i = 0; fixed[i] != NULL; i++)
+		changed |= keep_fixed(c, old, fixed[i], diag);
 	if (old->dcs_type != NULL &&
 	    (c->dcs_type == NULL || strcmp(old->dcs_type, c->dcs_type) != 0)) {
-		pgkeel_diag_warning(diag, "the DCS type cannot change at runtime; keeping %s (restart "
-		                          "pgkeel to change it)",
+		pgkeel_diag_warning(diag,
+		                    "the DCS type cannot change at runtime; keeping %s (restart "
+		                    "pgkeel to change it)",
 		                    old->dcs_type);
 		for (int i = 0; dcs_order[i] != NULL; i++)
 			json_object_object_del(c->local, dcs_order[i]);
@@ -1337,16 +1561,23 @@ struct pgkeel_config *pgkeel_config_reload(const struct pgkeel_config *old, cons
 			if (strcmp(dcs_order[i], old->dcs_type) == 0)
 				c->dcs_type = dcs_order[i];
 		changed = true;
+	} else if (old->dcs_type != NULL &&
+	           !json_object_equal(pgkeel_json_path(old->local, old->dcs_type),
+	                              pgkeel_json_path(c->local, c->dcs_type))) {
+		pgkeel_diag_warning(diag,
+		                    "the %s section cannot change at runtime; keeping the "
+		                    "current one (restart pgkeel to change it)",
+		                    old->dcs_type);
+		json_object_object_add(c->local, old->dcs_type,
+		                       jcopy(pgkeel_json_path(old->local, old->dcs_type)));
+		changed = true;
 	}
 	/* a dynamic configuration read from the DCS outlives a file reload */
-	if (old->dynamic != NULL && !json_object_equal(old->dynamic, c->dynamic)) {
-		json_object *bdcs = pgkeel_json_path(old->local, "bootstrap.dcs");
-
-		if (bdcs == NULL || !json_object_equal(bdcs, old->dynamic)) {
-			json_object_put(c->dynamic);
-			c->dynamic = jcopy(old->dynamic);
-			changed = true;
-		}
+	if (old->dynamic_from_dcs) {
+		json_object_put(c->dynamic);
+		c->dynamic = jcopy(old->dynamic);
+		c->dynamic_from_dcs = true;
+		changed = true;
 	}
 	if (changed) {
 		json_object_put(c->effective);
@@ -1365,7 +1596,7 @@ struct pgkeel_config *pgkeel_config_with_dynamic(const struct pgkeel_config *c,
 	struct pgkeel_config_opts opts = {0};
 
 	return config_build(jcopy(c->local), jcopy(c->positions), pgkeel_strdup(c->source),
-	                    jcopy(dynamic), &opts, diag);
+	                    jcopy(dynamic), true, &opts, diag);
 }
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;

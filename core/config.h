@@ -11,6 +11,13 @@
  *              controlled PostgreSQL parameters).
  * A struct pgkeel_config is an immutable, refcounted snapshot; SIGHUP
  * builds a new one and swaps it in (pgkeel_config_publish).
+ *
+ * Threads: a snapshot is shared read-only.  Other threads read the typed
+ * fields, and may call json_object_get_string() on string nodes only:
+ * json-c's to-string functions (and get_string on non-strings) write a
+ * cache inside the object, and its refcounts are not atomic, so never
+ * json_object_get/put or render a shared tree outside the loop thread.
+ * pgkeel_config_current() returns NULL before the first publish.
  */
 #ifndef PGKEEL_CONFIG_H
 #define PGKEEL_CONFIG_H
@@ -37,26 +44,27 @@ size_t pgkeel_diag_warnings(const struct pgkeel_diag *d);
 void pgkeel_diag_log(const struct pgkeel_diag *d);
 
 struct pgkeel_config_opts {
-	bool strict;       /* warnings about the environment and timing become errors */
-	bool check_env;    /* probe ports, binaries, the backend (--validate-config) */
-	bool offline;      /* with check_env: no network connection (DCS reachability) */
-	bool use_environ;  /* merge PATRONI_* / PGKEEL_* (consumes them, once per process) */
+	bool strict;      /* warnings about the environment and timing become errors */
+	bool check_env;   /* probe ports, binaries, the backend (--validate-config) */
+	bool offline;     /* with check_env: no network connection (DCS reachability) */
+	bool use_environ; /* merge PATRONI_* / PGKEEL_* (consumes them, once per process) */
 };
 
 struct pgkeel_config {
 	int refs;
-	char *source;            /* file, directory, "PATRONI_CONFIGURATION" or "environment" */
+	char *source; /* file, directory, "PATRONI_CONFIGURATION" or "environment" */
 	json_object *local;
-	json_object *positions;  /* dotted path -> "file:line:col" */
-	json_object *dynamic;    /* NULL until known */
+	json_object *positions; /* dotted path -> "file:line:col" */
+	json_object *dynamic;   /* NULL until known */
+	bool dynamic_from_dcs;  /* dynamic came from the DCS, not from bootstrap.dcs */
 	json_object *effective;
 
 	/* Typed view of what the core needs everywhere. */
 	const char *name;
 	const char *scope;
-	char *namespace_;        /* normalised: "/service/" */
-	const char *dcs_type;    /* "etcd3", "consul", "zookeeper", "kubernetes" */
-	char *dcs_options_json;  /* the DCS section as JSON text */
+	char *namespace_;       /* normalised: "/service/" */
+	const char *dcs_type;   /* "etcd3", "consul", "zookeeper", "kubernetes" */
+	char *dcs_options_json; /* the DCS section as JSON text */
 	const char *data_dir;
 	const char *backend_dir; /* NULL = default */
 	int ttl;
@@ -93,7 +101,7 @@ struct pgkeel_config *pgkeel_config_ref(struct pgkeel_config *c);
 void pgkeel_config_unref(struct pgkeel_config *c);
 
 /* The process-wide current snapshot (threads read it; the loop swaps it). */
-struct pgkeel_config *pgkeel_config_current(void); /* returns a new reference */
+struct pgkeel_config *pgkeel_config_current(void);   /* returns a new reference */
 void pgkeel_config_publish(struct pgkeel_config *c); /* takes a reference */
 
 /*

@@ -73,11 +73,16 @@ static void check_listen(const char *key, const char *hp, report_fn report,
 		}
 		fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd >= 0) {
+			int one = 1;
+
+			/* as a server would: TIME_WAIT leftovers are not "in use" */
+			(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 			rc = bind(fd, res->ai_addr, res->ai_addrlen);
 			if (rc != 0 && errno == EADDRINUSE)
 				report(diag, "%s: %s is already in use on this host", key, hp);
 			else if (rc != 0 && errno == EADDRNOTAVAIL)
-				report(diag, "%s: address %s is not configured on this host", key, h);
+				report(diag, "%s: address %s is not configured on this host", key,
+				       h);
 			close(fd);
 		}
 		freeaddrinfo(res);
@@ -92,17 +97,18 @@ static void check_connect_address(const char *key, const char *hp, report_fn rep
 	if (hp == NULL || !split_hostport(hp, host, sizeof(host), port, sizeof(port)))
 		return;
 	if (is_loopback(host))
-		report(diag, "%s: %s is a loopback address; other members cannot reach it "
-		             "(fine for a single-host test cluster)",
+		report(diag,
+		       "%s: %s is a loopback address; other members cannot reach it "
+		       "(fine for a single-host test cluster)",
 		       key, hp);
 }
 
 static void check_binaries(const struct pgkeel_config *c, report_fn report,
                            struct pgkeel_diag *diag)
 {
-	static const char *const tools[] = {"pg_ctl",   "initdb",     "pg_controldata",
+	static const char *const tools[] = {"pg_ctl",        "initdb",   "pg_controldata",
 	                                    "pg_basebackup", "postgres", "pg_isready",
-	                                    "pg_rewind", NULL};
+	                                    "pg_rewind",     NULL};
 	json_object *bd = pgkeel_json_path(c->effective, "postgresql.bin_dir");
 	const char *bin_dir = bd ? json_object_get_string(bd) : "";
 
@@ -178,7 +184,7 @@ static void check_dcs_reachable(const struct pgkeel_config *c, report_fn report,
 	bool any = false;
 	size_t n;
 	static const char *const default_port[][2] = {
-		{"etcd3", "2379"}, {"consul", "8500"}, {"zookeeper", "2181"}, {"kubernetes", "443"}};
+	    {"etcd3", "2379"}, {"consul", "8500"}, {"zookeeper", "2181"}, {"kubernetes", "443"}};
 	const char *defport = "2379";
 
 	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(default_port); i++)
@@ -193,11 +199,13 @@ static void check_dcs_reachable(const struct pgkeel_config *c, report_fn report,
 
 		if (json_object_is_type(h, json_type_array)) {
 			for (size_t i = 0; i < json_object_array_length(h); i++)
-				json_object_array_add(eps, json_object_get(json_object_array_get_idx(h, i)));
+				json_object_array_add(
+				    eps, json_object_get(json_object_array_get_idx(h, i)));
 		} else if (json_object_is_type(h, json_type_string)) {
 			char *copy = pgkeel_strdup(json_object_get_string(h)), *save = NULL;
 
-			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			for (char *t = strtok_r(copy, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save))
 				json_object_array_add(eps, json_object_new_string(t));
 			free(copy);
 		}

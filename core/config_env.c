@@ -101,7 +101,8 @@ static json_object *section(json_object *root, const char *name)
 {
 	json_object *s;
 
-	if (!json_object_object_get_ex(root, name, &s) || !json_object_is_type(s, json_type_object)) {
+	if (!json_object_object_get_ex(root, name, &s) ||
+	    !json_object_is_type(s, json_type_object)) {
 		s = json_object_new_object();
 		json_object_object_add(root, name, s);
 	}
@@ -189,8 +190,8 @@ static int env_bool(const char *v)
 enum vtype { V_STR, V_INT, V_BOOL, V_LIST, V_DICT };
 
 /* Convert and store; a value that does not convert is reported and skipped. */
-static void put_typed(json_object *sec, const char *key, const char *var, char *val,
-                      enum vtype t, struct pgkeel_diag *diag)
+static void put_typed(json_object *sec, const char *key, const char *var, char *val, enum vtype t,
+                      struct pgkeel_diag *diag)
 {
 	json_object *o = NULL;
 	int64_t iv;
@@ -217,8 +218,8 @@ static void put_typed(json_object *sec, const char *key, const char *var, char *
 		break;
 	}
 	if (o == NULL) {
-		static const char *const names[] = {"a string", "an integer", "a boolean",
-		                                    "a list", "a map"};
+		static const char *const names[] = {"a string", "an integer", "a boolean", "a list",
+		                                    "a map"};
 
 		pgkeel_diag_error(diag, "environment %s: expected %s", var, names[t]);
 	} else {
@@ -235,76 +236,103 @@ struct env_key {
 };
 
 static const struct env_key simple_keys[] = {
-	{"LOG_LEVEL", "log", "level", V_STR},
-	{"LOG_TRACEBACK_LEVEL", "log", "traceback_level", V_STR},
-	{"LOG_FORMAT", "log", "format", V_STR},
-	{"LOG_DATEFORMAT", "log", "dateformat", V_STR},
-	{"LOG_MAX_QUEUE_SIZE", "log", "max_queue_size", V_INT},
-	{"LOG_DIR", "log", "dir", V_STR},
-	{"LOG_FILE_NUM", "log", "file_num", V_INT},
-	{"LOG_FILE_SIZE", "log", "file_size", V_INT},
-	{"LOG_LOGGERS", "log", "loggers", V_DICT},
-	{"LOG_TYPE", "log", "type", V_STR},
-	{"LOG_STATIC_FIELDS", "log", "static_fields", V_DICT},
-	{"LOG_SYSLOG", "log", "syslog", V_STR},
-	{"RESTAPI_LISTEN", "restapi", "listen", V_STR},
-	{"RESTAPI_CONNECT_ADDRESS", "restapi", "connect_address", V_STR},
-	{"RESTAPI_CERTFILE", "restapi", "certfile", V_STR},
-	{"RESTAPI_KEYFILE", "restapi", "keyfile", V_STR},
-	{"RESTAPI_KEYFILE_PASSWORD", "restapi", "keyfile_password", V_STR},
-	{"RESTAPI_CAFILE", "restapi", "cafile", V_STR},
-	{"RESTAPI_CIPHERS", "restapi", "ciphers", V_STR},
-	{"RESTAPI_VERIFY_CLIENT", "restapi", "verify_client", V_STR},
-	{"RESTAPI_HTTP_EXTRA_HEADERS", "restapi", "http_extra_headers", V_DICT},
-	{"RESTAPI_HTTPS_EXTRA_HEADERS", "restapi", "https_extra_headers", V_DICT},
-	{"RESTAPI_ALLOWLIST", "restapi", "allowlist", V_LIST},
-	{"RESTAPI_ALLOWLIST_INCLUDE_MEMBERS", "restapi", "allowlist_include_members", V_BOOL},
-	{"RESTAPI_REQUEST_QUEUE_SIZE", "restapi", "request_queue_size", V_INT},
-	{"CTL_INSECURE", "ctl", "insecure", V_BOOL},
-	{"CTL_CACERT", "ctl", "cacert", V_STR},
-	{"CTL_CERTFILE", "ctl", "certfile", V_STR},
-	{"CTL_KEYFILE", "ctl", "keyfile", V_STR},
-	{"CTL_KEYFILE_PASSWORD", "ctl", "keyfile_password", V_STR},
-	{"POSTGRESQL_LISTEN", "postgresql", "listen", V_STR},
-	{"POSTGRESQL_CONNECT_ADDRESS", "postgresql", "connect_address", V_STR},
-	{"POSTGRESQL_PROXY_ADDRESS", "postgresql", "proxy_address", V_STR},
-	{"POSTGRESQL_CONFIG_DIR", "postgresql", "config_dir", V_STR},
-	{"POSTGRESQL_DATA_DIR", "postgresql", "data_dir", V_STR},
-	{"POSTGRESQL_PGPASS", "postgresql", "pgpass", V_STR},
-	{"POSTGRESQL_BIN_DIR", "postgresql", "bin_dir", V_STR},
-	{"RAFT_DATA_DIR", "raft", "data_dir", V_STR},
-	{"RAFT_SELF_ADDR", "raft", "self_addr", V_STR},
-	{"RAFT_PARTNER_ADDRS", "raft", "partner_addrs", V_LIST},
-	{"RAFT_PASSWORD", "raft", "password", V_STR},
-	{"RAFT_BIND_ADDR", "raft", "bind_addr", V_STR},
+    {"LOG_LEVEL", "log", "level", V_STR},
+    {"LOG_TRACEBACK_LEVEL", "log", "traceback_level", V_STR},
+    {"LOG_FORMAT", "log", "format", V_STR},
+    {"LOG_DATEFORMAT", "log", "dateformat", V_STR},
+    {"LOG_MAX_QUEUE_SIZE", "log", "max_queue_size", V_INT},
+    {"LOG_DIR", "log", "dir", V_STR},
+    {"LOG_FILE_NUM", "log", "file_num", V_INT},
+    {"LOG_FILE_SIZE", "log", "file_size", V_INT},
+    {"LOG_LOGGERS", "log", "loggers", V_DICT},
+    {"LOG_TYPE", "log", "type", V_STR},
+    {"LOG_STATIC_FIELDS", "log", "static_fields", V_DICT},
+    {"LOG_SYSLOG", "log", "syslog", V_STR},
+    {"RESTAPI_LISTEN", "restapi", "listen", V_STR},
+    {"RESTAPI_CONNECT_ADDRESS", "restapi", "connect_address", V_STR},
+    {"RESTAPI_CERTFILE", "restapi", "certfile", V_STR},
+    {"RESTAPI_KEYFILE", "restapi", "keyfile", V_STR},
+    {"RESTAPI_KEYFILE_PASSWORD", "restapi", "keyfile_password", V_STR},
+    {"RESTAPI_CAFILE", "restapi", "cafile", V_STR},
+    {"RESTAPI_CIPHERS", "restapi", "ciphers", V_STR},
+    {"RESTAPI_VERIFY_CLIENT", "restapi", "verify_client", V_STR},
+    {"RESTAPI_HTTP_EXTRA_HEADERS", "restapi", "http_extra_headers", V_DICT},
+    {"RESTAPI_HTTPS_EXTRA_HEADERS", "restapi", "https_extra_headers", V_DICT},
+    {"RESTAPI_ALLOWLIST", "restapi", "allowlist", V_LIST},
+    {"RESTAPI_ALLOWLIST_INCLUDE_MEMBERS", "restapi", "allowlist_include_members", V_BOOL},
+    {"RESTAPI_REQUEST_QUEUE_SIZE", "restapi", "request_queue_size", V_INT},
+    {"CTL_INSECURE", "ctl", "insecure", V_BOOL},
+    {"CTL_CACERT", "ctl", "cacert", V_STR},
+    {"CTL_CERTFILE", "ctl", "certfile", V_STR},
+    {"CTL_KEYFILE", "ctl", "keyfile", V_STR},
+    {"CTL_KEYFILE_PASSWORD", "ctl", "keyfile_password", V_STR},
+    {"POSTGRESQL_LISTEN", "postgresql", "listen", V_STR},
+    {"POSTGRESQL_CONNECT_ADDRESS", "postgresql", "connect_address", V_STR},
+    {"POSTGRESQL_PROXY_ADDRESS", "postgresql", "proxy_address", V_STR},
+    {"POSTGRESQL_CONFIG_DIR", "postgresql", "config_dir", V_STR},
+    {"POSTGRESQL_DATA_DIR", "postgresql", "data_dir", V_STR},
+    {"POSTGRESQL_PGPASS", "postgresql", "pgpass", V_STR},
+    {"POSTGRESQL_BIN_DIR", "postgresql", "bin_dir", V_STR},
+    {"RAFT_DATA_DIR", "raft", "data_dir", V_STR},
+    {"RAFT_SELF_ADDR", "raft", "self_addr", V_STR},
+    {"RAFT_PARTNER_ADDRS", "raft", "partner_addrs", V_LIST},
+    {"RAFT_PASSWORD", "raft", "password", V_STR},
+    {"RAFT_BIND_ADDR", "raft", "bind_addr", V_STR},
 };
 
-static const char *const bin_tools[] = {"PG_CTL", "INITDB", "PG_CONTROLDATA", "PG_BASEBACKUP",
-                                        "POSTGRES", "PG_ISREADY", "PG_REWIND", NULL};
+static const char *const bin_tools[] = {"PG_CTL",   "INITDB",     "PG_CONTROLDATA", "PG_BASEBACKUP",
+                                        "POSTGRES", "PG_ISREADY", "PG_REWIND",      NULL};
 
-static const char *const auth_params[] = {"USERNAME", "PASSWORD", "SSLMODE", "SSLCERT",
-                                          "SSLKEY", "SSLPASSWORD", "SSLROOTCERT", "SSLCRL",
-                                          "SSLCRLDIR", "GSSENCMODE", "CHANNEL_BINDING", NULL};
+static const char *const auth_params[] = {"USERNAME",  "PASSWORD",    "SSLMODE",         "SSLCERT",
+                                          "SSLKEY",    "SSLPASSWORD", "SSLROOTCERT",     "SSLCRL",
+                                          "SSLCRLDIR", "GSSENCMODE",  "CHANNEL_BINDING", NULL};
 
 /* Suffixes of the generic PATRONI_<SECTION>_<SUFFIX> rule, with their types. */
 static const struct {
 	const char *suffix;
 	enum vtype type;
 } dcs_suffixes[] = {
-	{"HOST", V_STR}, {"HOSTS", V_LIST}, {"PORT", V_INT}, {"USE_PROXIES", V_BOOL},
-	{"PROTOCOL", V_STR}, {"SRV", V_STR}, {"SRV_SUFFIX", V_STR}, {"URL", V_STR},
-	{"PROXY", V_STR}, {"CACERT", V_STR}, {"CERT", V_STR}, {"KEY", V_STR},
-	{"VERIFY", V_BOOL}, {"TOKEN", V_STR}, {"CHECKS", V_LIST}, {"DC", V_STR},
-	{"CONSISTENCY", V_STR}, {"REGISTER_SERVICE", V_BOOL},
-	{"SERVICE_CHECK_INTERVAL", V_STR}, {"SERVICE_CHECK_TLS_SERVER_NAME", V_STR},
-	{"SERVICE_TAGS", V_LIST}, {"NAMESPACE", V_STR}, {"CONTEXT", V_STR},
-	{"USE_ENDPOINTS", V_BOOL}, {"SCOPE_LABEL", V_STR}, {"ROLE_LABEL", V_STR},
-	{"POD_IP", V_STR}, {"PORTS", V_LIST}, {"LABELS", V_DICT},
-	{"BYPASS_API_SERVICE", V_BOOL}, {"RETRIABLE_HTTP_CODES", V_LIST},
-	{"KEY_PASSWORD", V_STR}, {"USE_SSL", V_BOOL}, {"SET_ACLS", V_DICT},
-	{"GROUP", V_INT}, {"DATABASE", V_STR}, {"LEADER_LABEL_VALUE", V_STR},
-	{"FOLLOWER_LABEL_VALUE", V_STR}, {"STANDBY_LEADER_LABEL_VALUE", V_STR},
-	{"TMP_ROLE_LABEL", V_STR}, {"AUTH_DATA", V_DICT},
+    {"HOST", V_STR},
+    {"HOSTS", V_LIST},
+    {"PORT", V_INT},
+    {"USE_PROXIES", V_BOOL},
+    {"PROTOCOL", V_STR},
+    {"SRV", V_STR},
+    {"SRV_SUFFIX", V_STR},
+    {"URL", V_STR},
+    {"PROXY", V_STR},
+    {"CACERT", V_STR},
+    {"CERT", V_STR},
+    {"KEY", V_STR},
+    {"VERIFY", V_BOOL},
+    {"TOKEN", V_STR},
+    {"CHECKS", V_LIST},
+    {"DC", V_STR},
+    {"CONSISTENCY", V_STR},
+    {"REGISTER_SERVICE", V_BOOL},
+    {"SERVICE_CHECK_INTERVAL", V_STR},
+    {"SERVICE_CHECK_TLS_SERVER_NAME", V_STR},
+    {"SERVICE_TAGS", V_LIST},
+    {"NAMESPACE", V_STR},
+    {"CONTEXT", V_STR},
+    {"USE_ENDPOINTS", V_BOOL},
+    {"SCOPE_LABEL", V_STR},
+    {"ROLE_LABEL", V_STR},
+    {"POD_IP", V_STR},
+    {"PORTS", V_LIST},
+    {"LABELS", V_DICT},
+    {"BYPASS_API_SERVICE", V_BOOL},
+    {"RETRIABLE_HTTP_CODES", V_LIST},
+    {"KEY_PASSWORD", V_STR},
+    {"USE_SSL", V_BOOL},
+    {"SET_ACLS", V_DICT},
+    {"GROUP", V_INT},
+    {"DATABASE", V_STR},
+    {"LEADER_LABEL_VALUE", V_STR},
+    {"FOLLOWER_LABEL_VALUE", V_STR},
+    {"STANDBY_LEADER_LABEL_VALUE", V_STR},
+    {"TMP_ROLE_LABEL", V_STR},
+    {"AUTH_DATA", V_DICT},
 };
 
 static void apply_generic_dcs(struct envset *e, json_object *root, struct pgkeel_diag *diag)
@@ -372,7 +400,8 @@ static json_object *build_overlay(struct pgkeel_diag *diag)
 	/* legacy spellings first, so the current names win */
 	static const struct {
 		const char *legacy, *key;
-	} legacy[] = {{"LOGLEVEL", "level"}, {"LOGFORMAT", "format"}, {"LOG_DATEFMT", "dateformat"}};
+	} legacy[] = {
+	    {"LOGLEVEL", "level"}, {"LOGFORMAT", "format"}, {"LOG_DATEFMT", "dateformat"}};
 	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(legacy); i++) {
 		v = env_pop(&e, legacy[i].legacy);
 		if (v != NULL) {
@@ -425,9 +454,11 @@ static json_object *build_overlay(struct pgkeel_diag *diag)
 			v = env_pop(&e, suffix);
 			if (v != NULL) {
 				char *lu = lower_dup(users[u]), *lp = lower_dup(auth_params[p]);
-				json_object *auth = section(section(root, "postgresql"), "authentication");
+				json_object *auth =
+				    section(section(root, "postgresql"), "authentication");
 
-				json_object_object_add(section(auth, lu), lp, json_object_new_string(v));
+				json_object_object_add(section(auth, lu), lp,
+				                       json_object_new_string(v));
 				free(lu);
 				free(lp);
 				free(v);
@@ -469,7 +500,8 @@ static json_object *build_overlay(struct pgkeel_diag *diag)
 			json_object_array_add(names, json_object_new_string(k1));
 		}
 		for (size_t i = 0; i < json_object_array_length(names); i++) {
-			const char *var = json_object_get_string(json_object_array_get_idx(names, i));
+			const char *var =
+			    json_object_get_string(json_object_array_get_idx(names, i));
 			size_t n = strlen(var);
 			char *uname, *opts_suffix;
 			char *pw, *opts;

@@ -275,7 +275,7 @@ const struct pgkeel_conf_key pgkeel_local_keys[] = {
 	K("postgresql.pgpass", STRING, "~/pgpass", 0,
 	  "password file pgkeel writes for libpq tools"),
 	K0("postgresql.authentication", MAP, REQ, "roles used by pgkeel and the replicas"),
-	K0("postgresql.authentication.superuser", MAP, 0, "superuser (initdb, local connections)"),
+	K0("postgresql.authentication.superuser", MAP, REQ, "superuser (initdb, local connections)"),
 	K0("postgresql.authentication.replication", MAP, REQ, "replication role"),
 	K0("postgresql.authentication.rewind", MAP, 0, "pg_rewind role (default: superuser)"),
 	K0("postgresql.authentication.*.username", STRING, 0, "role name"),

@@ -494,6 +494,21 @@ static void put_python_float(struct pgkeel_sbuf *b, double d)
 	}
 }
 
+struct json_object *pgkeel_json_new_double(double d)
+{
+	struct pgkeel_sbuf b = {0};
+	struct json_object *o;
+	char *text;
+
+	put_python_float(&b, d);
+	text = pgkeel_sbuf_finish(&b);
+	o = json_object_new_double_s(d, text);
+	free(text);
+	if (o == NULL)
+		pgkeel_oom();
+	return o;
+}
+
 /* spaced: Python's default separators (', ', ': ') instead of (',', ':') */
 void pgkeel_json_put(struct pgkeel_sbuf *b, const struct json_object *obj, bool spaced)
 {

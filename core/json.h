@@ -81,6 +81,12 @@ char *pgkeel_json_compact(const struct json_object *obj);
  */
 char *pgkeel_json_spaced(const struct json_object *obj);
 
+/*
+ * A json-c double that prints as Python's repr (0.9, not json-c's
+ * 0.90000000000000002), also through json-c's own to-string functions.
+ */
+struct json_object *pgkeel_json_new_double(double d);
+
 /* Append obj as pgkeel_json_compact() renders it, or with spaced as pgkeel_json_spaced(). */
 void pgkeel_json_put(struct pgkeel_sbuf *b, const struct json_object *obj, bool spaced);
 /* Append s[0..len) as a JSON string, escaped as above (bytes that are not UTF-8: U+FFFD). */

@@ -579,7 +579,7 @@ static bool config_check(const struct pgkeel_log_config *c, int *facility, char 
 	*facility = LOG_USER;
 	if (c->syslog_facility != NULL && !facility_parse(c->syslog_facility, facility)) {
 		set_err(err, errlen,
-			"log.syslog_facility: unknown facility \"%s\" "
+			"log.syslog: unknown facility \"%s\" "
 			"(expected daemon, user or local0..local7)",
 			c->syslog_facility);
 		return false;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,7 @@ static void print_findings(const struct pgkeel_diag *d)
 static int validate_config(const char *path, bool strict, bool offline)
 {
 	struct pgkeel_config_opts opts = {
-		.strict = strict, .check_env = true, .offline = offline, .use_environ = true};
+	    .strict = strict, .check_env = true, .offline = offline, .use_environ = true};
 	struct pgkeel_diag diag;
 	struct pgkeel_config *c;
 	int rc;
@@ -121,15 +122,15 @@ static bool backend_open(struct daemon *d)
 {
 	struct pgkeel_config *c = d->cfg;
 	struct pgkeel_dcs_params params = {
-		.struct_size = sizeof(params),
-		.namespace_ = c->namespace_,
-		.scope = c->scope,
-		.name = c->name,
-		.ttl = c->ttl,
-		.loop_wait = c->loop_wait,
-		.retry_timeout = c->retry_timeout,
-		.options_json = c->dcs_options_json ? c->dcs_options_json : "{}",
-		.user_agent = "pgkeel/" PACKAGE_VERSION,
+	    .struct_size = sizeof(params),
+	    .namespace_ = c->namespace_,
+	    .scope = c->scope,
+	    .name = c->name,
+	    .ttl = c->ttl,
+	    .loop_wait = c->loop_wait,
+	    .retry_timeout = c->retry_timeout,
+	    .options_json = c->dcs_options_json ? c->dcs_options_json : "{}",
+	    .user_agent = "pgkeel/" PACKAGE_VERSION,
 	};
 	struct pgkeel_err err = {0};
 	char msg[1024];
@@ -182,6 +183,23 @@ static int run(struct daemon *d)
 	char err[512];
 	bool stop = false;
 
+	/*
+	 * Block the signals before anything else, so a SIGHUP or SIGTERM during
+	 * start-up waits in the signalfd instead of killing us, and so threads a
+	 * backend starts in init() inherit the blocked mask (only the loop
+	 * receives signals).  Children must reset the mask before exec.
+	 */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0 ||
+	    (d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return PGKEEL_EXIT_FAILURE;
+	}
+
 	pgkeel_diag_init(&diag);
 	d->cfg = pgkeel_config_load(d->config_path, &opts, &diag);
 	pgkeel_diag_log(&diag);
@@ -197,16 +215,6 @@ static int run(struct daemon *d)
 	if (!backend_open(d))
 		return PGKEEL_EXIT_FAILURE;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0 ||
-	    (d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		return PGKEEL_EXIT_FAILURE;
-	}
 	if (!pgkeel_log_start(&d->cfg->log, err, sizeof(err))) {
 		log_error("log: %s", err);
 		return PGKEEL_EXIT_FAILURE;
@@ -221,8 +229,8 @@ static int run(struct daemon *d)
 #endif
 	while (!stop) {
 		struct pollfd pfd[2] = {
-			{.fd = d->sigfd, .events = POLLIN},
-			{.fd = pgkeel_host_event_fd(), .events = POLLIN},
+		    {.fd = d->sigfd, .events = POLLIN},
+		    {.fd = pgkeel_host_event_fd(), .events = POLLIN},
 		};
 		struct signalfd_siginfo si;
 
@@ -257,13 +265,13 @@ static int run(struct daemon *d)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"validate-config", no_argument, NULL, 'V'},
-		{"strict", no_argument, NULL, 's'},
-		{"offline", no_argument, NULL, 'o'},
-		{"version", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"list-config-keys", no_argument, NULL, 'K'},
-		{NULL, 0, NULL, 0},
+	    {"validate-config", no_argument, NULL, 'V'},
+	    {"strict", no_argument, NULL, 's'},
+	    {"offline", no_argument, NULL, 'o'},
+	    {"version", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"list-config-keys", no_argument, NULL, 'K'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct daemon d = {.sigfd = -1};
 	bool validate = false, offline = false;

@@ -17,11 +17,12 @@
 
 #include <yaml.h>
 
+#include "json.h"
 #include "util.h"
 
-#define YL_MAX_DEPTH 64
+#define YL_MAX_DEPTH       64
 #define YL_MAX_ALIAS_NODES 100000 /* bounds "billion laughs" expansion */
-#define YL_MAX_FILE (16 * 1024 * 1024)
+#define YL_MAX_FILE        (16 * 1024 * 1024)
 
 struct yl {
 	yaml_parser_t parser;
@@ -142,11 +143,20 @@ static bool match_int(const char *s, size_t n, bool *overflow, int64_t *val)
 				return false;
 			if (!strip_underscores(p, i, buf, sizeof(buf)))
 				return false;
+			errno = 0;
 			acc = strtoll(buf, NULL, 10);
+			if (errno == ERANGE) {
+				*overflow = true;
+				return true;
+			}
 			q = p + i;
 			while (q < p + m) {
 				q++; /* ':' */
-				acc = acc * 60 + strtol(q, &end, 10);
+				if (__builtin_mul_overflow(acc, 60, &acc) ||
+				    __builtin_add_overflow(acc, strtol(q, &end, 10), &acc)) {
+					*overflow = true;
+					return true;
+				}
 				q = end;
 			}
 			*val = neg ? -acc : acc;
@@ -253,10 +263,10 @@ static bool match_float(const char *s, size_t n, double *val)
 json_object *pgkeel_yaml_resolve_plain(const char *s, size_t len)
 {
 	static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
-	static const char *const trues[] = {"yes", "Yes", "YES", "true", "True", "TRUE",
-	                                    "on", "On", "ON", NULL};
-	static const char *const falses[] = {"no", "No", "NO", "false", "False", "FALSE",
-	                                     "off", "Off", "OFF", NULL};
+	static const char *const trues[] = {"yes",  "Yes", "YES", "true", "True",
+	                                    "TRUE", "on",  "On",  "ON",   NULL};
+	static const char *const falses[] = {"no",    "No",  "NO",  "false", "False",
+	                                     "FALSE", "off", "Off", "OFF",   NULL};
 	int64_t iv;
 	double dv;
 	bool overflow;
@@ -273,14 +283,13 @@ json_object *pgkeel_yaml_resolve_plain(const char *s, size_t len)
 		return json_object_new_string_len(s, (int)len);
 	}
 	if (match_float(s, len, &dv))
-		return json_object_new_double(dv);
+		return pgkeel_json_new_double(dv);
 	return json_object_new_string_len(s, (int)len);
 }
 
 /* ------------------------------------------------------------------ parser */
 
-static bool yl_fail(struct yl *y, const yaml_mark_t *m, const char *fmt, ...)
-	PGKEEL_PRINTF(3, 4);
+static bool yl_fail(struct yl *y, const yaml_mark_t *m, const char *fmt, ...) PGKEEL_PRINTF(3, 4);
 
 static bool yl_fail(struct yl *y, const yaml_mark_t *m, const char *fmt, ...)
 {
@@ -329,8 +338,7 @@ static char *path_join(const char *base, const char *key)
 	return base[0] ? pgkeel_asprintf("%s.%s", base, key) : pgkeel_strdup(key);
 }
 
-static bool yl_node(struct yl *y, yaml_event_t *ev, const char *path, int depth,
-                    json_object **out);
+static bool yl_node(struct yl *y, yaml_event_t *ev, const char *path, int depth, json_object **out);
 
 static bool tag_is(const yaml_char_t *tag, const char *name)
 {
@@ -364,26 +372,27 @@ static bool yl_scalar(struct yl *y, yaml_event_t *ev, json_object **out)
 	if ((tag_is(tag, "null") && o == NULL) ||
 	    (tag_is(tag, "bool") && json_object_is_type(o, json_type_boolean)) ||
 	    (tag_is(tag, "int") && json_object_is_type(o, json_type_int)) ||
-	    (tag_is(tag, "float") && (json_object_is_type(o, json_type_double) ||
-	                              json_object_is_type(o, json_type_int)))) {
+	    (tag_is(tag, "float") &&
+	     (json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int)))) {
 		if (tag_is(tag, "float") && json_object_is_type(o, json_type_int)) {
 			double d = (double)json_object_get_int64(o);
 
 			json_object_put(o);
-			o = json_object_new_double(d);
+			o = pgkeel_json_new_double(d);
 		}
 		*out = o;
 		return true;
 	}
 	json_object_put(o);
-	return yl_fail(y, &ev->start_mark, "cannot use tag %s for value '%.*s'",
-	               (const char *)tag, (int)(n > 60 ? 60 : n), v);
+	return yl_fail(y, &ev->start_mark, "cannot use tag %s for value '%.*s'", (const char *)tag,
+	               (int)(n > 60 ? 60 : n), v);
 }
 
 static void anchor_store(struct yl *y, const yaml_char_t *anchor, json_object *node)
 {
 	if (anchor == NULL)
 		return;
+	/* a redefined anchor was refused when its node started (yl_node) */
 	json_object_object_add(y->anchors, (const char *)anchor,
 	                       node ? json_object_get(node) : NULL);
 }
@@ -459,10 +468,10 @@ static bool yl_mapping(struct yl *y, yaml_event_t *start, const char *path, int 
 	json_object *map = json_object_new_object();
 	json_object *merges = NULL;
 	json_object *keypos = json_object_new_object();
-	yaml_char_t *anchor = start->data.mapping_start.anchor
-	                              ? (yaml_char_t *)pgkeel_strdup(
-	                                        (const char *)start->data.mapping_start.anchor)
-	                              : NULL;
+	yaml_char_t *anchor =
+	    start->data.mapping_start.anchor
+	        ? (yaml_char_t *)pgkeel_strdup((const char *)start->data.mapping_start.anchor)
+	        : NULL;
 	yaml_mark_t start_mark = start->start_mark;
 	bool ok = true;
 
@@ -485,9 +494,14 @@ static bool yl_mapping(struct yl *y, yaml_event_t *start, const char *path, int 
 			yaml_event_delete(&kev);
 			break;
 		}
+		if (memchr(kev.data.scalar.value, '\0', kev.data.scalar.length) != NULL) {
+			ok = yl_fail(y, &kev.start_mark, "NUL character in a key");
+			yaml_event_delete(&kev);
+			break;
+		}
 		key = pgkeel_strdup((const char *)kev.data.scalar.value);
-		is_merge = kev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-		           strcmp(key, "<<") == 0;
+		is_merge =
+		    kev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(key, "<<") == 0;
 		if (!is_merge && json_object_object_get_ex(map, key, NULL)) {
 			json_object *first = json_object_object_get(keypos, key);
 
@@ -504,13 +518,14 @@ static bool yl_mapping(struct yl *y, yaml_event_t *start, const char *path, int 
 			break;
 		}
 		{
-			char p[64];
+			char p[PATH_MAX + 64];
 
 			if (pgkeel_fmt(p, sizeof(p), "%s:%zu:%zu", y->file, kev.start_mark.line + 1,
 			               kev.start_mark.column + 1))
 				json_object_object_add(keypos, key, json_object_new_string(p));
 			if (y->positions != NULL) {
-				char *at = pgkeel_asprintf("@%s%s%s", path, path[0] ? "." : "", key);
+				char *at =
+				    pgkeel_asprintf("@%s%s%s", path, path[0] ? "." : "", key);
 
 				yl_record(y, at, &kev.start_mark);
 				free(at);
@@ -559,8 +574,8 @@ static bool yl_sequence(struct yl *y, yaml_event_t *start, const char *path, int
 {
 	json_object *arr = json_object_new_array();
 	char *anchor = start->data.sequence_start.anchor
-	                       ? pgkeel_strdup((const char *)start->data.sequence_start.anchor)
-	                       : NULL;
+	                   ? pgkeel_strdup((const char *)start->data.sequence_start.anchor)
+	                   : NULL;
 	bool ok = true;
 
 	for (size_t i = 0;; i++) {
@@ -595,8 +610,7 @@ static bool yl_sequence(struct yl *y, yaml_event_t *start, const char *path, int
 }
 
 /* Consumes `ev` (deletes it). */
-static bool yl_node(struct yl *y, yaml_event_t *ev, const char *path, int depth,
-                    json_object **out)
+static bool yl_node(struct yl *y, yaml_event_t *ev, const char *path, int depth, json_object **out)
 {
 	bool ok;
 
@@ -607,6 +621,21 @@ static bool yl_node(struct yl *y, yaml_event_t *ev, const char *path, int depth,
 		return ok;
 	}
 	yl_record(y, path, &ev->start_mark);
+	{
+		const yaml_char_t *anchor =
+		    ev->type == YAML_SCALAR_EVENT           ? ev->data.scalar.anchor
+		    : ev->type == YAML_MAPPING_START_EVENT  ? ev->data.mapping_start.anchor
+		    : ev->type == YAML_SEQUENCE_START_EVENT ? ev->data.sequence_start.anchor
+		                                            : NULL;
+
+		if (anchor != NULL &&
+		    json_object_object_get_ex(y->anchors, (const char *)anchor, NULL)) {
+			ok = yl_fail(y, &ev->start_mark, "found duplicate anchor '&%s'",
+			             (const char *)anchor);
+			yaml_event_delete(ev);
+			return ok;
+		}
+	}
 	switch (ev->type) {
 	case YAML_SCALAR_EVENT:
 		ok = yl_scalar(y, ev, out);
@@ -703,10 +732,11 @@ done:
 	return ok;
 }
 
-bool pgkeel_yaml_load_file(const char *path, json_object **out, json_object *positions,
-                           char *err, size_t errlen)
+bool pgkeel_yaml_load_file(const char *path, json_object **out, json_object *positions, char *err,
+                           size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named as the config must not hang us (refused below) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	char *buf = NULL;
 	size_t have = 0;

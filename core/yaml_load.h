@@ -28,8 +28,8 @@ bool pgkeel_yaml_parse(const char *text, size_t len, const char *filename, json_
                        json_object *positions, char *err, size_t errlen);
 
 /* Read and parse a file. */
-bool pgkeel_yaml_load_file(const char *path, json_object **out, json_object *positions,
-                           char *err, size_t errlen);
+bool pgkeel_yaml_load_file(const char *path, json_object **out, json_object *positions, char *err,
+                           size_t errlen);
 
 /* Resolve one plain scalar as YAML 1.1 / PyYAML would (exposed for tests and env parsing). */
 json_object *pgkeel_yaml_resolve_plain(const char *s, size_t len);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,6 +562,277 @@ static void test_legacy_forms(void **state)
 	pgkeel_diag_clear(&d);
 }
 
+/* Review findings: the DCS tree cannot override local-only keys. */
+static void test_dynamic_cannot_override_local(void **state)
+{
+	struct pgkeel_diag d;
+	struct pgkeel_config *c;
+
+	(void)state;
+	c = load(write_file("dyn.yml",
+	                    BASE_CONFIG "tags: {dc: a}\n"
+	                                "bootstrap:\n  dcs:\n    name: evil\n    scope: other\n"
+	                                "    tags: {nofailover: true}\n"
+	                                "    watchdog: {mode: required}\n"
+	                                "    restapi: {listen: '1.2.3.4:1'}\n"
+	                                "    master_start_timeout: 50\n"
+	                                "    primary_start_timeout: 100\n"
+	                                "    pause: true\n"),
+	         false, &d);
+	if (c == NULL)
+		fail_msg("%s", json_object_to_json_string(d.errors));
+	assert_string_equal(c->name, "pg-1");
+	assert_string_equal(c->scope, "batman");
+	assert_string_equal(json_object_get_string(pgkeel_json_path(c->effective, "restapi.listen")),
+	                    "127.0.0.1:8008");
+	assert_string_equal(json_object_get_string(pgkeel_json_path(c->effective, "watchdog.mode")),
+	                    "automatic");
+	assert_null(pgkeel_json_path(c->effective, "tags.nofailover"));
+	assert_int_equal(json_object_get_int(pgkeel_json_path(c->effective,
+	                                                      "primary_start_timeout")),
+	                 100);
+	assert_true(json_object_get_boolean(pgkeel_json_path(c->effective, "pause")));
+	assert_true(diag_has(d.warnings, "unknown key 'bootstrap.dcs.name'"));
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+}
+
+static void test_hostile_values(void **state)
+{
+	struct pgkeel_diag d;
+	struct pgkeel_config *c;
+
+	(void)state;
+	/* a legacy key next to an authentication that is not a map: an error, no abort */
+	expect_error("scope: x\nname: y\n"
+	             "restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008}\n"
+	             "etcd3: {host: 127.0.0.1:2379}\n"
+	             "postgresql: {listen: 127.0.0.1:5432, connect_address: 127.0.0.1:5432, "
+	             "data_dir: /d, authentication: x, replication: {username: a}}\n",
+	             "postgresql.authentication: expected a mapping");
+	expect_error(BASE_CONFIG "bootstrap:\n  dcs: {ttl: 9223372036854775807, "
+	                         "loop_wait: 9223372036854775807}\n",
+	             "must not exceed");
+	expect_error(BASE_CONFIG "bootstrap:\n  dcs: {ttl: 4294967296000}\n", "must not exceed");
+	expect_error(BASE_CONFIG "log: {max_queue_size: 4294967296}\n",
+	             "log.max_queue_size: expected an integer from 1 to 1000000");
+	/* NaN: an error in the file; from the DCS, the default with a warning */
+	expect_error(BASE_CONFIG "bootstrap:\n  dcs: {ttl: .nan}\n",
+	             "bad.yml:17:14: bootstrap.dcs.ttl: expected an integer");
+	c = load(write_file("ok.yml", BASE_CONFIG), false, &d);
+	assert_non_null(c);
+	pgkeel_diag_clear(&d);
+	{
+		json_object *dyn = json_object_new_object();
+		struct pgkeel_config *c2;
+
+		json_object_object_add(dyn, "ttl", json_object_new_double(NAN));
+		pgkeel_diag_init(&d);
+		c2 = pgkeel_config_with_dynamic(c, dyn, &d);
+		assert_non_null(c2);
+		assert_int_equal(c2->ttl, 30);
+		assert_true(diag_has(d.warnings, "dynamic configuration: ttl: expected an integer"));
+		json_object_put(dyn);
+		pgkeel_config_unref(c2);
+	}
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+	/* a huge size does not overflow */
+	c = load(write_file("size.yml", BASE_CONFIG "bootstrap:\n  dcs:\n    postgresql:\n"
+	                                            "      parameters: {wal_keep_size: 9999999999999TB}\n"),
+	         false, &d);
+	assert_non_null(c);
+	assert_true(diag_has(d.warnings, "wal_keep_size"));
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+}
+
+static void test_scalars_and_dotted_keys(void **state)
+{
+	struct pgkeel_diag d;
+	struct pgkeel_config *c;
+
+	(void)state;
+	c = load(write_file("num.yml",
+	                    "scope: 2023\nname: 1\n"
+	                    "restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008}\n"
+	                    "etcd3: {host: 127.0.0.1:2379}\n"
+	                    "postgresql:\n  listen: 127.0.0.1:5432\n  connect_address: 127.0.0.1:5432\n"
+	                    "  data_dir: /d\n"
+	                    "  authentication:\n"
+	                    "    superuser: {username: postgres, password: 12345}\n"
+	                    "    replication: {username: r, password: 0.5}\n"
+	                    "log.level: DEBUG\n"),
+	         false, &d);
+	if (c == NULL)
+		fail_msg("%s", json_object_to_json_string(d.errors));
+	assert_string_equal(c->scope, "2023");
+	assert_string_equal(c->name, "1");
+	assert_string_equal(json_object_get_string(pgkeel_json_path(
+				    c->effective, "postgresql.authentication.superuser.password")),
+	                    "12345");
+	assert_string_equal(json_object_get_string(pgkeel_json_path(
+				    c->effective, "postgresql.authentication.replication.password")),
+	                    "0.5");
+	assert_true(diag_has(d.warnings, "num.yml:12:1: unknown key 'log.level' (ignored; a "
+	                                 "dotted name"));
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+}
+
+static void test_parameters_rules(void **state)
+{
+	struct pgkeel_diag d;
+	struct pgkeel_config *c;
+	json_object *params;
+	int work_mem_keys = 0;
+
+	(void)state;
+	c = load(write_file("p.yml", BASE_CONFIG "  parameters: {Work_Mem: 4MB}\n"
+	                                         "bootstrap:\n  dcs:\n    postgresql:\n"
+	                                         "      parameters: {wal_level: LOGICAL, "
+	                                         "work_mem: 8MB, max_wal_senders: 'replica|x'}\n"),
+	         false, &d);
+	if (c == NULL)
+		fail_msg("%s", json_object_to_json_string(d.errors));
+	params = pgkeel_json_path(c->effective, "postgresql.parameters");
+	assert_string_equal(json_object_get_string(json_object_object_get(params, "wal_level")),
+	                    "logical");
+	json_object_object_foreach(params, k, v)
+	{
+		(void)v;
+		if (strcasecmp(k, "work_mem") == 0)
+			work_mem_keys++;
+	}
+	assert_int_equal(work_mem_keys, 1);
+	assert_string_equal(json_object_get_string(json_object_object_get(params, "Work_Mem")),
+	                    "4MB");
+	/* defaults of the controlled parameters are Patroni's strings */
+	assert_true(json_object_is_type(json_object_object_get(params, "hot_standby"),
+	                                json_type_string));
+	assert_string_equal(json_object_get_string(json_object_object_get(params, "hot_standby")),
+	                    "on");
+	assert_int_equal(json_object_get_int(json_object_object_get(params, "max_wal_senders")), 10);
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+
+	pgkeel_diag_init(&d);
+	c = load(write_file("w.yml", BASE_CONFIG "bootstrap:\n  dcs:\n    postgresql:\n"
+	                                         "      parameters: {wal_level: 'replica|logical'}\n"),
+	         false, &d);
+	assert_non_null(c);
+	assert_string_equal(json_object_get_string(pgkeel_json_path(
+				    c->effective, "postgresql.parameters.wal_level")),
+	                    "hot_standby");
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+}
+
+static void test_clamp_reaches_effective_view(void **state)
+{
+	struct pgkeel_diag d;
+	struct pgkeel_config *c;
+
+	(void)state;
+	c = load(write_file("t.yml", BASE_CONFIG "bootstrap:\n  dcs: {ttl: 10}\n"), false, &d);
+	assert_non_null(c);
+	assert_int_equal(c->loop_wait, 1);
+	assert_int_equal(c->retry_timeout, 4);
+	assert_int_equal(json_object_get_int(pgkeel_json_path(c->effective, "retry_timeout")), 4);
+	assert_int_equal(json_object_get_int(pgkeel_json_path(c->effective,
+	                                                      "postgresql.retry_timeout")),
+	                 4);
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+}
+
+static void test_env_positions_and_patroni_configuration_scrub(void **state)
+{
+	struct pgkeel_diag d;
+	struct pgkeel_config *c;
+
+	(void)state;
+	pgkeel_config_env_reset();
+	setenv("PATRONI_RESTAPI_LISTEN", "nonsense", 1);
+	c = load(write_file("env.yml", BASE_CONFIG), false, &d);
+	assert_null(c);
+	assert_true(diag_has(d.errors, "environment: restapi.listen: expected"));
+	pgkeel_diag_clear(&d);
+	pgkeel_config_env_reset();
+
+	/* with PATRONI_CONFIGURATION the others are not merged, but still consumed */
+	setenv("PATRONI_CONFIGURATION", BASE_CONFIG, 1);
+	setenv("PATRONI_SUPERUSER_PASSWORD", "leak", 1);
+	c = load(NULL, false, &d);
+	assert_non_null(c);
+	assert_null(getenv("PATRONI_SUPERUSER_PASSWORD"));
+	assert_string_equal(json_object_get_string(pgkeel_json_path(
+				    c->local, "postgresql.authentication.superuser.password")),
+	                    "secret");
+	pgkeel_diag_clear(&d);
+	{
+		struct pgkeel_config_opts opts = {.use_environ = true};
+		struct pgkeel_config *n;
+
+		pgkeel_diag_init(&d);
+		n = pgkeel_config_reload(c, NULL, &opts, &d);
+		assert_ptr_equal(n, c);
+		assert_true(diag_has(d.warnings, "nothing to reload"));
+		pgkeel_config_unref(n);
+		pgkeel_diag_clear(&d);
+	}
+	pgkeel_config_unref(c);
+	pgkeel_config_env_reset();
+}
+
+static void test_reload_keeps_dcs_state(void **state)
+{
+	struct pgkeel_diag d;
+	struct pgkeel_config_opts opts = {.use_environ = true};
+	struct pgkeel_config *c, *dc, *n;
+	json_object *dyn;
+	char *p;
+
+	(void)state;
+	p = write_file("r.yml", BASE_CONFIG "bootstrap:\n  dcs: {ttl: 30, loop_wait: 10}\n");
+	c = load(p, false, &d);
+	assert_non_null(c);
+	pgkeel_diag_clear(&d);
+	dyn = json_tokener_parse("{\"ttl\":30,\"loop_wait\":10}");
+	pgkeel_diag_init(&d);
+	dc = pgkeel_config_with_dynamic(c, dyn, &d);
+	json_object_put(dyn);
+	assert_non_null(dc);
+	assert_true(dc->dynamic_from_dcs);
+	pgkeel_diag_clear(&d);
+
+	/* the operator edits bootstrap.dcs and the DCS section, then reloads */
+	write_file("r.yml", BASE_CONFIG "  hosts: 127.0.0.2:2379\n"
+	                                "bootstrap:\n  dcs: {ttl: 30, loop_wait: 5}\n");
+	p = write_file("r.yml", "scope: batman\nnamespace: /db/\nname: pg-1\n"
+	                        "restapi:\n  listen: 127.0.0.1:8008\n  connect_address: 127.0.0.1:8008\n"
+	                        "etcd3:\n  hosts: 127.0.0.2:2379\n"
+	                        "postgresql:\n  listen: 127.0.0.1:5432\n"
+	                        "  connect_address: 127.0.0.1:5432\n"
+	                        "  data_dir: /tmp/pgkeel-nonexistent/data\n"
+	                        "  authentication:\n"
+	                        "    superuser: {username: postgres, password: secret}\n"
+	                        "    replication: {username: replicator, password: rep}\n"
+	                        "bootstrap:\n  dcs: {ttl: 30, loop_wait: 5}\n");
+	pgkeel_diag_init(&d);
+	n = pgkeel_config_reload(dc, p, &opts, &d);
+	if (n == NULL)
+		fail_msg("%s", json_object_to_json_string(d.errors));
+	assert_int_equal(n->loop_wait, 10);
+	assert_true(n->dynamic_from_dcs);
+	assert_string_equal(n->dcs_options_json, "{\"hosts\":\"127.0.0.1:2379\"}");
+	assert_true(diag_has(d.warnings, "the etcd3 section cannot change at runtime"));
+	pgkeel_config_unref(n);
+	pgkeel_config_unref(dc);
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -580,6 +852,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_effective_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keeps_fixed_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_legacy_forms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dynamic_cannot_override_local, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scalars_and_dotted_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parameters_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clamp_reaches_effective_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_positions_and_patroni_configuration_scrub,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_keeps_dcs_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -780,7 +780,7 @@ static void test_start_errors(void **state)
 	c.syslog_facility = "local8";
 	err[0] = '\0';
 	assert_false(pgkeel_log_start(&c, err, sizeof(err)));
-	assert_non_null(strstr(err, "syslog_facility"));
+	assert_non_null(strstr(err, "log.syslog:"));
 	assert_non_null(strstr(err, "local8"));
 
 	pgkeel_log_config_defaults(&c);

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -56,6 +58,9 @@ static void test_scalar_resolution(void **state)
 		{"1048576", "1048576"},  {"9223372036854775807", "9223372036854775807"},
 		{"99999999999999999999", "\"99999999999999999999\""},
 		{"wal-g wal-push %p", "\"wal-g wal-push %p\""},
+		{"0.9", "0.9"},          {"1.1", "1.1"},          {"1e16", "\"1e16\""},
+		{"10000000000000000.0", "1e+16"},
+		{"999999999999999999:59", "\"999999999999999999:59\""},
 	};
 
 	(void)state;
@@ -137,6 +142,7 @@ static void test_errors(void **state)
 	parse_err("a: !!int abc\n", "cannot use tag");
 	parse_err("a: !custom x\n", "cannot use tag");
 	parse_err("x:\n  <<: 5\n", "merge key");
+	parse_err("a: &x 1\nb: &x 2\n", "t.yml:2:4: found duplicate anchor '&x'");
 }
 
 static void test_empty_document(void **state)
@@ -167,11 +173,18 @@ static void test_alias_bomb_is_bounded(void **state)
 static void test_missing_file(void **state)
 {
 	json_object *o = NULL;
-	char err[512];
+	char err[512], fifo[64];
 
 	(void)state;
 	assert_false(pgkeel_yaml_load_file("/nonexistent/p.yml", &o, NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "/nonexistent/p.yml: cannot open"));
+	/* a FIFO is refused at once, not waited on */
+	snprintf(fifo, sizeof(fifo), "/tmp/pgkeel-fifo-%d", (int)getpid());
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_false(pgkeel_yaml_load_file(fifo, &o, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a regular file"));
+	unlink(fifo);
 }
 
 int main(void)
