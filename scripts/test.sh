@@ -121,6 +121,8 @@ step "unit and script tests" check "$BUILD_ROOT/default"
 	step "unit and script tests (ASan+UBSan)" check "$BUILD_ROOT/sanitizers"
 }
 step "integration tests" integration "$BUILD_ROOT/default"
+[ -n "${SKIP_SANITIZERS:-}" ] ||
+	step "integration tests (ASan+UBSan)" integration "$BUILD_ROOT/sanitizers"
 [ -n "${SKIP_DISTCHECK:-}" ] || step "make distcheck" distcheck "$BUILD_ROOT/default"
 
 echo

@@ -716,7 +716,6 @@ static void test_parameters_rules(void **state)
 	pgkeel_config_unref(c);
 	pgkeel_diag_clear(&d);
 
-	pgkeel_diag_init(&d);
 	c = load(write_file("w.yml", BASE_CONFIG "bootstrap:\n  dcs:\n    postgresql:\n"
 	                                         "      parameters: {wal_level: 'replica|logical'}\n"),
 	         false, &d);
