@@ -54,6 +54,16 @@ TESTS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
 	tests/unit/test_loader tests/unit/test_cluster
 endif
 
+# The DCS conformance suite: one program written against the backend ABI,
+# run on every backend by tests/integration/dcs_suite.py (pytest drivers
+# test_dcs_<backend>.py start the store; see there).
+check_PROGRAMS += tests/conformance/dcs_conformance
+tests_conformance_dcs_conformance_SOURCES = tests/conformance/dcs_conformance.c \
+	tests/conformance/conformance.h tests/conformance/scenarios.c
+tests_conformance_dcs_conformance_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_conformance_dcs_conformance_LDADD = core/libpgkeelcore.la -lpthread
+EXTRA_DIST += tests/conformance/dcs_conformance.c
+
 # Script tests: the daemon's command line, man-page drift, roff lint, house rules.
 CLI_TESTS = tests/cli/validate.sh tests/cli/loader.sh tests/cli/man-keys.sh \
 	tests/cli/man-lint.sh tests/cli/banned.sh

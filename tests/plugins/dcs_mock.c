@@ -16,7 +16,11 @@
  *                             reads the table, applies the op and writes it
  *                             back.  Removing or renaming the file makes
  *                             every op answer UNAVAILABLE, which is how a
- *                             test simulates a DCS outage.
+ *                             test simulates a DCS outage.  Like a real
+ *                             backend, init does not need the store: when it
+ *                             cannot create the file (its directory renamed
+ *                             away: an outage that outlives a new init) it
+ *                             logs a warning and the ops answer UNAVAILABLE.
  * Unknown option keys are reported through host->log and ignored.
  *
  * Semantics, modelled on the etcd3 backend:
@@ -1016,9 +1020,13 @@ static enum pgkeel_dcs_status mock_open_store(struct pgkeel_dcs *dcs, struct pgk
 		return PGKEEL_DCS_OK;
 	}
 	fd = open(dcs->store_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd == -1)
-		return mock_fail(err, PGKEEL_DCS_UNAVAILABLE, PGKEEL_DCS_D_CONNECT,
-		                 "cannot open the store %s: %s", dcs->store_path, strerror(errno));
+	if (fd == -1) {
+		/* The store is down: that is the ops' business, not init's. */
+		dcs->host->log(dcs->host->ctx, PGKEEL_LOG_WARNING,
+		               "mock: cannot open the store %s: %s", dcs->store_path,
+		               strerror(errno));
+		return PGKEEL_DCS_OK;
+	}
 	close(fd);
 	return PGKEEL_DCS_OK;
 }
