@@ -62,6 +62,33 @@
  *   host copies what it keeps.  Nothing allocated on one side is freed on the
  *   other.  A backend never calls exit() and never writes to stdout/stderr.
  *
+ * Contract details (what the conformance suite, tests/conformance, checks)
+ *   - init() never contacts the store: it validates options and returns, so
+ *     a member starts while the DCS is down.  Ops then report UNAVAILABLE.
+ *   - An op that returns is done or refused; a deadline overrun of more than
+ *     a scheduling hiccup (the suite allows 500 ms) is a bug.
+ *   - CAS with a version on an absent key is CONFLICT; a version the backend
+ *     cannot parse is INVALID.
+ *   - delete_leader on a key that is not ours: CONFLICT, and the key stays.
+ *     update_leader when the key names another member: CONFLICT, and the key
+ *     stays.  When the key is absent, update_leader may re-create it bound
+ *     to our liveness (Patroni >= 3.0.3 does).
+ *   - Owners are decimal or opaque strings; the owner reported in
+ *     pgkeel_dcs_lease and the owner of the entries written under it are the
+ *     same string.  granted_ttl_ms is > 0 for backends that grant a TTL.
+ *   - After set_ttl, the next update_leader binds the leader key to the new
+ *     liveness token.
+ *   - fini() does not release the lease or session: the keys bound to it
+ *     expire after the TTL, as when the process dies.  Releasing the lock
+ *     is delete_leader's job.
+ *   - delete_sync_state leaves the key absent or holding {} (ZooKeeper and
+ *     Kubernetes cannot delete conditionally); readers treat both as "no
+ *     sync state".
+ *   - watch() may wake the loop more than once and spuriously; a wake-up is
+ *     a hint.  A leader change must wake it; a config change should.
+ *   - A ctl handle has no lease; besides reads it may do the operator's
+ *     writes (config, failover, initialize, cancel, delete_cluster).
+ *
  * Keys
  *   The host passes identity in pgkeel_dcs_params.  The backend composes the
  *   store path `<namespace>/<scope>/<key>` itself (Kubernetes maps it onto
@@ -178,8 +205,11 @@ struct pgkeel_dcs_lease {
 struct pgkeel_dcs_leader_update {
 	uint32_t struct_size;
 	const char *leader_version; /* version of the leader entry last loaded; may be NULL */
-	int64_t last_lsn;           /* < 0: do not write status */
-	const char *status_json;    /* {"optime":..,"slots":..}; NULL: do not write */
+	int64_t last_lsn;           /* < 0: unknown */
+	const char *status_json;    /* {"optime":..,"slots":..}; NULL: do not write.
+	                               Backends write exactly this text; last_lsn is
+	                               informational (Kubernetes puts it in an
+	                               annotation of its own). */
 	const char *failsafe_json;  /* NULL: do not write */
 };
 
