@@ -28,6 +28,26 @@ tests_plugins_dcs_noentry_la_LDFLAGS = $(TEST_MODULE_FLAGS)
 tests_plugins_dcs_missingop_la_SOURCES = tests/plugins/dcs_missingop.c
 tests_plugins_dcs_missingop_la_LDFLAGS = $(TEST_MODULE_FLAGS)
 
+# etcd3_proto against recorded etcd responses (tests/data/etcd3/); no core library.
+if HAVE_CMOCKA
+if BUILD_DCS_ETCD3
+check_PROGRAMS += tests/unit/test_etcd3_proto
+tests_unit_test_etcd3_proto_SOURCES = tests/unit/test_etcd3_proto.c \
+	backends/etcd3/etcd3_proto.c backends/etcd3/etcd3_proto.h
+tests_unit_test_etcd3_proto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/etcd3
+tests_unit_test_etcd3_proto_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) \
+	$(CRYPTO_CFLAGS) -DTEST_SRCDIR='"$(abs_top_srcdir)"' -DTEST_BUILDDIR='"$(abs_top_builddir)"'
+tests_unit_test_etcd3_proto_LDADD = $(CMOCKA_LIBS) $(JSONC_LIBS) $(CRYPTO_LIBS)
+TESTS += tests/unit/test_etcd3_proto
+endif
+endif
+
+# dcs_tool: drive a backend from the command line (Patroni compatibility tests).
+check_PROGRAMS += tests/tools/dcs_tool
+tests_tools_dcs_tool_SOURCES = tests/tools/dcs_tool.c
+tests_tools_dcs_tool_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS)
+tests_tools_dcs_tool_LDADD = core/libpgkeelcore.la $(CURL_LIBS)
+
 if HAVE_CMOCKA
 UNIT_CC_FLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(YAML_CFLAGS) \
 	-DTEST_SRCDIR='"$(abs_top_srcdir)"' -DTEST_BUILDDIR='"$(abs_top_builddir)"'
