@@ -23,8 +23,9 @@ JOBS=${JOBS:-2}
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libyaml-dev libjson-c-dev libcurl4-openssl-dev libpq-dev libmicrohttpd-dev
-	libcmocka-dev libsystemd-dev libzookeeper-mt-dev
+	libcmocka-dev libsystemd-dev libzookeeper-mt-dev libssl-dev
 	groff-base python3-pytest postgresql-15 xz-utils
+	etcd-server patroni python3-etcd python3-psycopg2
 )
 
 declare -a timing_names=() timing_secs=() timing_status=()
