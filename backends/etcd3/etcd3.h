@@ -38,7 +38,6 @@ struct e3_http {
 	char *cacert;
 	char *cert;
 	char *key;
-	char *key_password;
 	bool https;
 
 	char *user_agent;

@@ -81,8 +81,11 @@ static void list_add(char ***l, size_t *n, const char *s)
 	(*l)[(*n)++] = xstrdup(s);
 }
 
-/* "h:p", "http://h:p", "https://h:p/" -> a base URL without the trailing '/'. */
-static char *base_url(const char *hostport, bool https)
+/*
+ * "h:p", "h", "http://h:p", "https://h:p/" -> a base URL without the
+ * trailing '/'; a bare host gets `port`.
+ */
+static char *base_url_port(const char *hostport, bool https, const char *port)
 {
 	char *u;
 	size_t n;
@@ -91,6 +94,8 @@ static char *base_url(const char *hostport, bool https)
 		hostport++;
 	if (strstr(hostport, "://") != NULL)
 		u = xstrdup(hostport);
+	else if (strchr(hostport, ':') == NULL || (hostport[0] == '[' && strstr(hostport, "]:") == NULL))
+		u = xasprintf("%s://%s:%s", https ? "https" : "http", hostport, port);
 	else
 		u = xasprintf("%s://%s", https ? "https" : "http", hostport);
 	n = strlen(u);
@@ -98,6 +103,11 @@ static char *base_url(const char *hostport, bool https)
 	                 u[n - 1] == '"'))
 		u[--n] = '\0';
 	return u;
+}
+
+static char *base_url(const char *hostport, bool https)
+{
+	return base_url_port(hostport, https, "2379");
 }
 
 static const char *opt_str(json_object *o, const char *key)
@@ -165,7 +175,7 @@ static void srv_lookup(struct e3_http *h, const char *domain, const char *suffix
 
 static const char *const known_options[] = {
 	"host", "hosts", "url", "proxy", "srv", "srv_suffix", "discovery_srv", "srv_domain",
-	"protocol", "username", "password", "cacert", "cert", "key", "key_password",
+	"protocol", "username", "password", "cacert", "cert", "key", "port",
 	"use_proxies", "ttl", "loop_wait", "retry_timeout", NULL};
 
 bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char *options_json,
@@ -174,7 +184,7 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 {
 	json_object *o = json_tokener_parse(options_json ? options_json : "{}");
 	json_object *v;
-	const char *s;
+	const char *s, *port = "2379";
 	bool ok = false;
 
 	memset(h, 0, sizeof(*h));
@@ -204,12 +214,12 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 		goto out;
 	}
 	h->https = s != NULL && strcmp(s, "https") == 0;
+	port = opt_str(o, "port") ? opt_str(o, "port") : "2379";
 	h->username = xstrdup(opt_str(o, "username"));
 	h->password = xstrdup(opt_str(o, "password"));
 	h->cacert = xstrdup(opt_str(o, "cacert"));
 	h->cert = xstrdup(opt_str(o, "cert"));
 	h->key = xstrdup(opt_str(o, "key"));
-	h->key_password = xstrdup(opt_str(o, "key_password"));
 	if (h->cacert != NULL || h->cert != NULL)
 		h->https = true;
 	if (json_object_object_get_ex(o, "use_proxies", &v))
@@ -234,8 +244,9 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 	} else if (json_object_object_get_ex(o, "hosts", &v) && v != NULL) {
 		if (json_object_is_type(v, json_type_array)) {
 			for (size_t i = 0; i < json_object_array_length(v); i++) {
-				char *u = base_url(json_object_get_string(json_object_array_get_idx(v, i)),
-				                   h->https);
+				char *u = base_url_port(
+					json_object_get_string(json_object_array_get_idx(v, i)), h->https,
+					port);
 
 				list_add(&h->configured, &h->n_configured, u);
 				free(u);
@@ -244,7 +255,7 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 			char *copy = xstrdup(json_object_get_string(v)), *save = NULL;
 
 			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				char *u = base_url(t, h->https);
+				char *u = base_url_port(t, h->https, port);
 
 				list_add(&h->configured, &h->n_configured, u);
 				free(u);
@@ -252,14 +263,8 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 			free(copy);
 		}
 	} else if ((s = opt_str(o, "host")) != NULL) {
-		char *u = strchr(s, ':') ? base_url(s, h->https) : NULL;
+		char *u = base_url_port(s, h->https, port);
 
-		if (u == NULL) {
-			char *hp = xasprintf("%s:2379", s);
-
-			u = base_url(hp, h->https);
-			free(hp);
-		}
 		list_add(&h->configured, &h->n_configured, u);
 		free(u);
 	}
@@ -296,9 +301,6 @@ void e3_http_fini(struct e3_http *h)
 	free(h->cacert);
 	free(h->cert);
 	free(h->key);
-	if (h->key_password != NULL)
-		explicit_bzero(h->key_password, strlen(h->key_password));
-	free(h->key_password);
 	free(h->user_agent);
 	pthread_mutex_destroy(&h->lock);
 }
@@ -379,8 +381,6 @@ void e3_http_setup_easy(struct e3_http *h, CURL *easy, long connect_ms, long tot
 		curl_easy_setopt(easy, CURLOPT_SSLCERT, h->cert);
 	if (h->key != NULL)
 		curl_easy_setopt(easy, CURLOPT_SSLKEY, h->key);
-	if (h->key_password != NULL)
-		curl_easy_setopt(easy, CURLOPT_KEYPASSWD, h->key_password);
 }
 
 struct buf {

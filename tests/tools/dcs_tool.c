@@ -6,6 +6,11 @@
  *   dcs_tool OPTIONS seed-patroni  write a two-member cluster the way Patroni
  *                                  3.0.2 would (member JSON from the cluster
  *                                  encoders), for patronictl to read
+ *   dcs_tool OPTIONS watch-wait=MS behave like the HA loop of a replica: load,
+ *                                  arm the watch, sleep on the host's event fd
+ *                                  for loop_wait, reload; print "armed" once,
+ *                                  then exit 0 when a leader change wakes it
+ *                                  (printing how long it took), 1 after MS
  *
  * OPTIONS: --backend-dir DIR --backend NAME --options JSON --namespace NS
  *          --scope SCOPE [--ttl N]
@@ -13,6 +18,7 @@
 #include "autoconf.h"
 
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,30 +65,95 @@ static void check(enum pgkeel_dcs_status st, const char *what, const struct pgke
 	}
 }
 
+struct dump {
+	json_object *raw;
+	struct pgkeel_cluster_builder *builder;
+};
+
 static int dump_entry(void *arg, const struct pgkeel_dcs_entry *e)
 {
-	json_object *out = arg, *o = json_object_new_object();
+	struct dump *x = arg;
+	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "value", json_object_new_string_len(e->value, (int)e->value_len));
 	json_object_object_add(o, "version", e->version ? json_object_new_string(e->version) : NULL);
 	json_object_object_add(o, "owner", e->owner ? json_object_new_string(e->owner) : NULL);
-	json_object_object_add(out, e->key, o);
-	return 0;
+	json_object_object_add(x->raw, e->key, o);
+	return pgkeel_cluster_builder_add(x->builder, e);
 }
 
+static json_object *jstr_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+/* What the core's cluster model made of the entries. */
+static json_object *summary(const struct pgkeel_cluster *c)
+{
+	json_object *o = json_object_new_object(), *members = json_object_new_object();
+	json_object *warnings = json_object_new_array();
+
+	json_object_object_add(o, "leader", jstr_or_null(pgkeel_cluster_leader_name(c)));
+	for (size_t i = 0; i < c->n_members; i++) {
+		const struct pgkeel_member *m = &c->members[i];
+		json_object *j = json_object_new_object();
+		json_object *tags = NULL;
+
+		json_object_object_add(j, "role", jstr_or_null(m->d.role));
+		json_object_object_add(j, "state", jstr_or_null(m->d.state));
+		json_object_object_add(j, "version", jstr_or_null(m->d.version));
+		json_object_object_add(j, "api_url", jstr_or_null(m->d.api_url));
+		json_object_object_add(j, "conn_url", jstr_or_null(m->d.conn_url));
+		if (m->d.tags != NULL) {
+			char *t = pgkeel_json_compact(m->d.tags);
+
+			tags = json_tokener_parse(t);
+			free(t);
+		}
+		json_object_object_add(j, "tags", tags);
+		json_object_object_add(j, "xlog_location", json_object_new_int64(m->d.xlog_location));
+		json_object_object_add(j, "timeline", json_object_new_int64(m->d.timeline));
+		json_object_object_add(members, m->name, j);
+	}
+	json_object_object_add(o, "members", members);
+	if (c->config != NULL && c->config->valid) {
+		char *t = pgkeel_json_compact(c->config->data);
+
+		json_object_object_add(o, "config", json_tokener_parse(t));
+		free(t);
+	}
+	json_object_object_add(o, "optime", json_object_new_int64(c->status.last_lsn));
+	json_object_object_add(o, "initialize", jstr_or_null(c->initialize));
+	json_object_object_add(o, "timeline", json_object_new_int64(pgkeel_cluster_timeline(c)));
+	for (size_t i = 0; i < c->n_warnings; i++)
+		json_object_array_add(warnings, json_object_new_string(c->warnings[i]));
+	json_object_object_add(o, "warnings", warnings);
+	return o;
+}
+
+/* Line 1: every entry as the backend returned it; line 2: the core's model. */
 static int cmd_dump(struct tool *t)
 {
 	struct pgkeel_dcs *d = open_handle(t, NULL, true);
 	struct pgkeel_err err = {0};
-	json_object *out = json_object_new_object();
+	struct dump x = {.raw = json_object_new_object(), .builder = pgkeel_cluster_builder_new()};
+	struct pgkeel_cluster *c;
+	json_object *sum;
 	char *text;
 
-	check(t->p->load_cluster(d, deadline(t, 10000), dump_entry, out, &err), "load_cluster",
+	check(t->p->load_cluster(d, deadline(t, 10000), dump_entry, &x, &err), "load_cluster",
 	      &err);
-	text = pgkeel_json_compact(out);
+	c = pgkeel_cluster_builder_finish(x.builder);
+	text = pgkeel_json_compact(x.raw);
 	puts(text);
 	free(text);
-	json_object_put(out);
+	sum = summary(c);
+	text = pgkeel_json_compact(sum);
+	puts(text);
+	free(text);
+	json_object_put(sum);
+	pgkeel_cluster_unref(c);
+	json_object_put(x.raw);
 	t->p->fini(d);
 	return 0;
 }
@@ -164,6 +235,61 @@ static int cmd_seed(struct tool *t)
 	return 0;
 }
 
+static int count_entry(void *arg, const struct pgkeel_dcs_entry *e)
+{
+	char **leader = arg;
+
+	if (strcmp(e->key, "leader") == 0) {
+		free(*leader);
+		*leader = strndup(e->value, e->value_len);
+	}
+	return 0;
+}
+
+static int cmd_watch_wait(struct tool *t, long limit_ms)
+{
+	struct pgkeel_dcs *d = open_handle(t, "pg-watch", false);
+	struct pgkeel_err err = {0};
+	char *leader = NULL, *first = NULL;
+	int64_t start, armed_at = 0;
+	int fd = pgkeel_host_event_fd();
+
+	start = t->host->now_monotonic_ms(t->host->ctx);
+	check(t->p->load_cluster(d, deadline(t, 5000), count_entry, &leader, &err), "load", &err);
+	first = leader ? strdup(leader) : NULL;
+	check(t->p->watch(d, NULL, &err), "watch", &err);
+	printf("armed leader=%s\n", first ? first : "(none)");
+	fflush(stdout);
+	armed_at = t->host->now_monotonic_ms(t->host->ctx);
+	while (t->host->now_monotonic_ms(t->host->ctx) - start < limit_ms) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int rc = poll(&pfd, 1, t->params.loop_wait * 1000);
+		uint32_t ev = rc > 0 ? pgkeel_host_take_events() : 0;
+		enum pgkeel_dcs_status st;
+
+		/* a cycle: reload (as the loop does on a wake-up or a timeout), re-arm */
+		st = t->p->load_cluster(d, deadline(t, t->params.retry_timeout * 1000), count_entry,
+		                        &leader, &err);
+		if (st != PGKEEL_DCS_OK)
+			printf("cycle: load_cluster status %d: %s\n", (int)st, err.msg);
+		(void)t->p->watch(d, NULL, &err);
+		if ((ev & PGKEEL_EVENT_LEADER) && leader != NULL &&
+		    (first == NULL || strcmp(leader, first) != 0)) {
+			printf("woken after %lld ms leader=%s events=0x%x\n",
+			       (long long)(t->host->now_monotonic_ms(t->host->ctx) - armed_at), leader,
+			       ev);
+			t->p->fini(d);
+			return 0;
+		}
+		if (ev != 0)
+			printf("wake-up 0x%x, leader=%s\n", ev, leader ? leader : "(none)");
+		fflush(stdout);
+	}
+	printf("no leader change reported within %ld ms\n", limit_ms);
+	t->p->fini(d);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -173,6 +299,8 @@ int main(int argc, char **argv)
 		{"namespace", required_argument, NULL, 'n'},
 		{"scope", required_argument, NULL, 's'},
 		{"ttl", required_argument, NULL, 't'},
+		{"loop-wait", required_argument, NULL, 'l'},
+		{"retry-timeout", required_argument, NULL, 'r'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL, *backend = NULL;
@@ -208,6 +336,12 @@ int main(int argc, char **argv)
 		case 't':
 			t.params.ttl = (int)strtol(optarg, NULL, 10);
 			break;
+		case 'l':
+			t.params.loop_wait = (int)strtol(optarg, NULL, 10);
+			break;
+		case 'r':
+			t.params.retry_timeout = (int)strtol(optarg, NULL, 10);
+			break;
 		default:
 			return 2;
 		}
@@ -227,6 +361,8 @@ int main(int argc, char **argv)
 		return cmd_dump(&t);
 	if (strcmp(argv[optind], "seed-patroni") == 0)
 		return cmd_seed(&t);
+	if (strncmp(argv[optind], "watch-wait=", 11) == 0)
+		return cmd_watch_wait(&t, strtol(argv[optind] + 11, NULL, 10));
 	fprintf(stderr, "dcs_tool: unknown command %s\n", argv[optind]);
 	return 2;
 }
