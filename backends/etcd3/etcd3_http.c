@@ -228,6 +228,27 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 	/* sources in Patroni's priority: proxy/url, srv, hosts, host */
 	if ((s = opt_str(o, "proxy")) != NULL || (s = opt_str(o, "url")) != NULL) {
 		char *u = base_url(s, h->https);
+		char *scheme_end = strstr(u, "://"), *at;
+
+		/* http://user:password@host:port: the etcd credentials */
+		if (scheme_end != NULL && (at = strchr(scheme_end + 3, '@')) != NULL &&
+		    (strchr(scheme_end + 3, '/') == NULL || strchr(scheme_end + 3, '/') > at)) {
+			char *cred = strndup(scheme_end + 3, (size_t)(at - scheme_end - 3));
+			char *colon = cred ? strchr(cred, ':') : NULL;
+
+			if (cred == NULL)
+				abort();
+			if (colon != NULL)
+				*colon = '\0';
+			if (h->username == NULL) {
+				h->username = xstrdup(cred);
+				free(h->password);
+				h->password = xstrdup(colon ? colon + 1 : "");
+			}
+			explicit_bzero(cred, strlen(cred) + (colon ? strlen(colon + 1) + 1 : 0));
+			free(cred);
+			memmove(scheme_end + 3, at + 1, strlen(at + 1) + 1);
+		}
 
 		list_add(&h->configured, &h->n_configured, u);
 		free(u);

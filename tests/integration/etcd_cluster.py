@@ -33,7 +33,8 @@ def poll(pred, timeout, what):
 
 
 class Member:
-    def __init__(self, name, datadir, client_port, peer_port):
+    def __init__(self, name, datadir, client_port, peer_port, scheme="http"):
+        self.scheme = scheme
         self.name = name
         self.datadir = datadir
         self.client_port = client_port
@@ -44,7 +45,7 @@ class Member:
 
     @property
     def client_url(self):
-        return "http://127.0.0.1:%d" % self.client_port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.client_port)
 
     @property
     def peer_url(self):
@@ -58,14 +59,19 @@ class Member:
 class EtcdCluster:
     """size members; start() waits until every member reports health."""
 
-    def __init__(self, size=1, election_ms=500, heartbeat_ms=100):
+    def __init__(self, size=1, election_ms=500, heartbeat_ms=100, tls=None, extra_args=()):
+        """tls: {"ca":..., "cert":..., "key":..., "client_cert":..., "client_key":...}
+        serves clients over HTTPS and requires client certificates."""
         self.tmp = tempfile.mkdtemp(prefix="pgkeel-etcd-")
         self.members = []
         self.election_ms = election_ms
         self.heartbeat_ms = heartbeat_ms
+        self.tls = tls
+        self.extra_args = list(extra_args)
         for i in range(size):
             self.members.append(Member("e%d" % i, os.path.join(self.tmp, "e%d" % i),
-                                       free_port(), free_port()))
+                                       free_port(), free_port(),
+                                       "https" if tls else "http"))
 
     @property
     def hosts(self):
@@ -84,9 +90,26 @@ class EtcdCluster:
              "--initial-cluster-state", state, "--initial-cluster-token", "pgkeel-test",
              "--election-timeout", str(self.election_ms),
              "--heartbeat-interval", str(self.heartbeat_ms),
-             "--logger", "zap", "--log-outputs", "stderr"],
+             "--logger", "zap", "--log-outputs", "stderr"] + self.tls_args() + self.extra_args,
             stdout=m.log, stderr=m.log)
         m.stopped = False
+
+    def tls_args(self):
+        if not self.tls:
+            return []
+        return ["--cert-file", self.tls["cert"], "--key-file", self.tls["key"],
+                "--trusted-ca-file", self.tls["ca"], "--client-cert-auth"]
+
+    def ssl_context(self):
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.tls["ca"])
+        ctx.load_cert_chain(self.tls["client_cert"], self.tls["client_key"])
+        return ctx
+
+    def urlopen(self, req, timeout):
+        if self.tls:
+            return urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context())
+        return urllib.request.urlopen(req, timeout=timeout)
 
     def start(self, timeout=30):
         for m in self.members:
@@ -99,7 +122,7 @@ class EtcdCluster:
         if m.proc is None or m.proc.poll() is not None:
             raise AssertionError("etcd %s exited: %s" % (m.name, self.tail(m)))
         try:
-            with urllib.request.urlopen(m.client_url + "/health", timeout=1) as r:
+            with self.urlopen(m.client_url + "/health", timeout=1) as r:
                 return json.load(r).get("health") == "true"
         except OSError:
             return False
@@ -131,12 +154,14 @@ class EtcdCluster:
         poll(lambda: self.healthy(m), timeout, "etcd member %s healthy again" % m.name)
 
     # direct access for checks, through the v3 JSON gateway (no pgkeel code)
-    def rpc(self, path, body, member=None):
+    def rpc(self, path, body, member=None, token=None):
         m = member or self.members[0]
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = token
         req = urllib.request.Request(m.client_url + "/v3" + path,
-                                     data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as r:
+                                     data=json.dumps(body).encode(), headers=headers)
+        with self.urlopen(req, timeout=5) as r:
             return json.load(r)
 
     def get(self, key, member=None):
