@@ -131,7 +131,8 @@ static void run_stream(struct e3_watch *w)
 	}
 	if (asprintf(&url, "%s%s/watch", base, w->http->api) < 0)
 		abort();
-	body = e3_req_watch_create(w->prefix, end, w->seen_rev + 1);
+	/* resume after what was delivered; with nothing seen yet, from now */
+	body = e3_req_watch_create(w->prefix, end, w->seen_rev > 0 ? w->seen_rev + 1 : 0);
 	w->parser = e3_watch_parser_new(on_msg, w);
 	w->created = false;
 	w->restart = false;
