@@ -278,7 +278,10 @@ static int cmd_watch_wait(struct tool *t, long limit_ms)
 			printf("woken after %lld ms leader=%s events=0x%x\n",
 			       (long long)(t->host->now_monotonic_ms(t->host->ctx) - armed_at), leader,
 			       ev);
+			fflush(stdout);
 			t->p->fini(d);
+			free(leader);
+			free(first);
 			return 0;
 		}
 		if (ev != 0)
@@ -286,7 +289,10 @@ static int cmd_watch_wait(struct tool *t, long limit_ms)
 		fflush(stdout);
 	}
 	printf("no leader change reported within %ld ms\n", limit_ms);
+	fflush(stdout);
 	t->p->fini(d);
+	free(leader);
+	free(first);
 	return 1;
 }
 
