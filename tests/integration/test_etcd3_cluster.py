@@ -80,7 +80,11 @@ def test_watch_recovers_from_a_frozen_member(cluster3):
     cluster, backends = cluster3
     ttl = 10
     scope = dcs_suite.unique_scope("watch-freeze")
-    first, others = cluster.members[0], cluster.members[1:]
+    # freeze a follower, so the cluster keeps its raft leader and only the
+    # watching handle's member goes silent
+    leader = poll(lambda: raft_leader(cluster), 10, "a raft leader")
+    first = next(m for m in cluster.members if m is not leader)
+    others = [leader] + [m for m in cluster.members if m is not leader and m is not first]
     # the watching handle lists the member to be frozen first: it serves the watch
     hosts = ",".join([first.hostport] + [m.hostport for m in others])
     cluster.put("/db/%s/leader" % scope, "pg-old", member=others[0])
@@ -95,7 +99,14 @@ def test_watch_recovers_from_a_frozen_member(cluster3):
         assert line.startswith("armed leader=pg-old"), line + proc.stderr.read()
         cluster.freeze(first)
         t0 = time.monotonic()
-        cluster.put("/db/%s/leader" % scope, "pg-new", member=others[0])
+
+        def put_new():
+            try:
+                cluster.put("/db/%s/leader" % scope, "pg-new", member=others[0])
+                return True
+            except OSError:
+                return False
+        poll(put_new, ttl, "the leader key to change through another member")
         out, err = proc.communicate(timeout=ttl + 30)
         elapsed = time.monotonic() - t0
     finally:
