@@ -48,6 +48,12 @@ tests_tools_dcs_tool_SOURCES = tests/tools/dcs_tool.c
 tests_tools_dcs_tool_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS)
 tests_tools_dcs_tool_LDADD = core/libpgkeelcore.la $(CURL_LIBS)
 
+# pgq_probe: drive core/pg_query.c (tests/integration/test_pg_query.py).
+check_PROGRAMS += tests/tools/pgq_probe
+tests_tools_pgq_probe_SOURCES = tests/tools/pgq_probe.c
+tests_tools_pgq_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS)
+tests_tools_pgq_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS) $(LIBPQ_LIBS)
+
 if HAVE_CMOCKA
 UNIT_CC_FLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(YAML_CFLAGS) \
 	-DTEST_SRCDIR='"$(abs_top_srcdir)"' -DTEST_BUILDDIR='"$(abs_top_builddir)"'
