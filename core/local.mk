@@ -14,9 +14,14 @@ core_libpgkeelcore_la_SOURCES = \
 	core/dcs_loader.c core/dcs_loader.h \
 	core/json.c core/json.h \
 	core/cluster.c core/cluster.h \
-	core/cluster_encode.c
-core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS)
-core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) -lpthread
+	core/cluster_encode.c \
+	core/child.c core/child.h \
+	core/pg_conf.c core/pg_conf.h \
+	core/pg_query.c core/pg_query.h \
+	core/pg_data.c core/pg_data.h
+core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) \
+	$(LIBPQ_CFLAGS)
+core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_LIBS) -lpthread
 
 bin_PROGRAMS += core/pgkeel
 core_pgkeel_SOURCES = core/main.c

@@ -60,7 +60,7 @@ UNIT_CC_FLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(YAML_CFLAGS) \
 UNIT_LIBS = core/libpgkeelcore.la $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
-	tests/unit/test_loader tests/unit/test_cluster
+	tests/unit/test_loader tests/unit/test_cluster tests/unit/test_pg_data
 tests_unit_test_yaml_SOURCES = tests/unit/test_yaml.c
 tests_unit_test_yaml_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_yaml_LDADD = $(UNIT_LIBS)
@@ -73,11 +73,14 @@ tests_unit_test_log_LDADD = $(UNIT_LIBS)
 tests_unit_test_loader_SOURCES = tests/unit/test_loader.c
 tests_unit_test_loader_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_loader_LDADD = $(UNIT_LIBS)
+tests_unit_test_pg_data_SOURCES = tests/unit/test_pg_data.c
+tests_unit_test_pg_data_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_pg_data_LDADD = $(UNIT_LIBS)
 tests_unit_test_cluster_SOURCES = tests/unit/test_cluster.c
 tests_unit_test_cluster_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_cluster_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
-	tests/unit/test_loader tests/unit/test_cluster
+	tests/unit/test_loader tests/unit/test_cluster tests/unit/test_pg_data
 endif
 
 # The DCS conformance suite: one program written against the backend ABI,

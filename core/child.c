@@ -1,0 +1,3 @@
+/* placeholder: being written */
+#include "autoconf.h"
+typedef int pgkeel_placeholder_child;

@@ -1,0 +1,4 @@
+/* placeholder */
+#ifndef PGKEEL_CHILD_H
+#define PGKEEL_CHILD_H
+#endif
