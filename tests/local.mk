@@ -83,6 +83,19 @@ TESTS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
 	tests/unit/test_loader tests/unit/test_cluster tests/unit/test_pg_data
 endif
 
+# core/child.c.  child_probe reports what a child inherited, and drives
+# pgkeel_child_* for tests/integration/test_child.py.
+check_PROGRAMS += tests/tools/child_probe
+tests_tools_child_probe_SOURCES = tests/tools/child_probe.c
+tests_tools_child_probe_LDADD = core/libpgkeelcore.la
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_child
+tests_unit_test_child_SOURCES = tests/unit/test_child.c
+tests_unit_test_child_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_child_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_child
+endif
+
 # The DCS conformance suite: one program written against the backend ABI,
 # run on every backend by tests/integration/dcs_suite.py (pytest drivers
 # test_dcs_<backend>.py start the store; see there).
