@@ -81,6 +81,12 @@ tests_unit_test_cluster_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_cluster_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
 	tests/unit/test_loader tests/unit/test_cluster tests/unit/test_pg_data
+# core/pg_conf.c against files Patroni 3.0.2 wrote (tests/data/patroni-3.0.2/pgconf/).
+check_PROGRAMS += tests/unit/test_pg_conf
+tests_unit_test_pg_conf_SOURCES = tests/unit/test_pg_conf.c
+tests_unit_test_pg_conf_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_pg_conf_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_pg_conf
 endif
 
 # core/child.c.  child_probe reports what a child inherited, and drives
