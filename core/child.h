@@ -192,7 +192,7 @@ void pgkeel_child_free(struct pgkeel_child *c);
 int pgkeel_child_exit_code(const struct pgkeel_child *c);
 /* True when the child was reaped and exited with code 0. */
 bool pgkeel_child_succeeded(const struct pgkeel_child *c);
-/* "exited with code 1", "killed by signal 9 (Killed)", "still running"... */
+/* "exited with code 1", "killed by signal 9 (SIGKILL)", "exit status unknown"... */
 void pgkeel_child_describe(int wstatus, char *buf, size_t len);
 
 /*
