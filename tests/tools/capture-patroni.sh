@@ -291,7 +291,8 @@ PID_ETCD=$!
 wait_until 20 "etcd healthy" "${ETCDCTL[@]}" endpoint health
 "${ETCDCTL[@]}" get --prefix / --keys-only | grep -q . && die "etcd on $ETCD_PORT is not empty (not ours?)"
 
-rm -rf "$OUT"
+# replace only what this script writes; pgconf/ belongs to capture-patroni-conf.sh
+find "$OUT" -mindepth 1 -maxdepth 1 ! -name pgconf -exec rm -rf {} + 2>/dev/null || true
 mkdir -p "$OUT"
 printf '%s' "$BOOTSTRAP_DCS" >"$OUT/bootstrap-dcs.yml"
 
