@@ -18,7 +18,8 @@ core_libpgkeelcore_la_SOURCES = \
 	core/child.c core/child.h \
 	core/pg_conf.c core/pg_conf.h \
 	core/pg_query.c core/pg_query.h \
-	core/pg_data.c core/pg_data.h
+	core/pg_data.c core/pg_data.h \
+	core/pg_rewind.c core/pg_rewind.h
 core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) \
 	$(LIBPQ_CFLAGS)
 core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_LIBS) -lpthread

@@ -60,7 +60,8 @@ UNIT_CC_FLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(YAML_CFLAGS) \
 UNIT_LIBS = core/libpgkeelcore.la $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
-	tests/unit/test_loader tests/unit/test_cluster tests/unit/test_pg_data
+	tests/unit/test_loader tests/unit/test_cluster tests/unit/test_pg_data \
+	tests/unit/test_pg_rewind
 tests_unit_test_yaml_SOURCES = tests/unit/test_yaml.c
 tests_unit_test_yaml_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_yaml_LDADD = $(UNIT_LIBS)
@@ -73,6 +74,9 @@ tests_unit_test_log_LDADD = $(UNIT_LIBS)
 tests_unit_test_loader_SOURCES = tests/unit/test_loader.c
 tests_unit_test_loader_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_loader_LDADD = $(UNIT_LIBS)
+tests_unit_test_pg_rewind_SOURCES = tests/unit/test_pg_rewind.c
+tests_unit_test_pg_rewind_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_pg_rewind_LDADD = $(UNIT_LIBS)
 tests_unit_test_pg_data_SOURCES = tests/unit/test_pg_data.c
 tests_unit_test_pg_data_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_pg_data_LDADD = $(UNIT_LIBS)
@@ -80,7 +84,8 @@ tests_unit_test_cluster_SOURCES = tests/unit/test_cluster.c
 tests_unit_test_cluster_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_cluster_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_yaml tests/unit/test_config tests/unit/test_log \
-	tests/unit/test_loader tests/unit/test_cluster tests/unit/test_pg_data
+	tests/unit/test_loader tests/unit/test_cluster tests/unit/test_pg_data \
+	tests/unit/test_pg_rewind
 # core/pg_conf.c against files Patroni 3.0.2 wrote (tests/data/patroni-3.0.2/pgconf/).
 check_PROGRAMS += tests/unit/test_pg_conf
 tests_unit_test_pg_conf_SOURCES = tests/unit/test_pg_conf.c
