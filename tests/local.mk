@@ -42,6 +42,12 @@ TESTS += tests/unit/test_etcd3_proto
 endif
 endif
 
+# rewind_probe: drive core/pg_rewind.c on real timelines (test_pg_rewind.py).
+check_PROGRAMS += tests/tools/rewind_probe
+tests_tools_rewind_probe_SOURCES = tests/tools/rewind_probe.c
+tests_tools_rewind_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_tools_rewind_probe_LDADD = core/libpgkeelcore.la
+
 # dcs_tool: drive a backend from the command line (Patroni compatibility tests).
 check_PROGRAMS += tests/tools/dcs_tool
 tests_tools_dcs_tool_SOURCES = tests/tools/dcs_tool.c
