@@ -98,7 +98,22 @@ tests_unit_test_pg_conf_SOURCES = tests/unit/test_pg_conf.c
 tests_unit_test_pg_conf_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_pg_conf_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_pg_conf
+# core/pg_slots.c (desired slots, ignore_slots, plan) and core/pg_callbacks.c.
+check_PROGRAMS += tests/unit/test_pg_slots tests/unit/test_pg_callbacks
+tests_unit_test_pg_slots_SOURCES = tests/unit/test_pg_slots.c
+tests_unit_test_pg_slots_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_pg_slots_LDADD = $(UNIT_LIBS)
+tests_unit_test_pg_callbacks_SOURCES = tests/unit/test_pg_callbacks.c
+tests_unit_test_pg_callbacks_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_pg_callbacks_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_pg_slots tests/unit/test_pg_callbacks
 endif
+
+# slots_probe: drive core/pg_slots.c (tests/integration/test_pg_slots.py).
+check_PROGRAMS += tests/tools/slots_probe
+tests_tools_slots_probe_SOURCES = tests/tools/slots_probe.c
+tests_tools_slots_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS)
+tests_tools_slots_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS) $(LIBPQ_LIBS)
 
 # core/child.c.  child_probe reports what a child inherited, and drives
 # pgkeel_child_* for tests/integration/test_child.py.

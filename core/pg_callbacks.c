@@ -1,0 +1,322 @@
+/*
+ * pg_callbacks: Patroni's callback commands (contract in pg_callbacks.h).
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "pg_callbacks.h"
+#include "util.h"
+
+/* ------------------------------------------------------------ shell words */
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static void push_word(char ***v, size_t *n, struct pgkeel_sbuf *b)
+{
+	*v = pgkeel_xreallocarray(*v, *n + 2, sizeof(**v));
+	(*v)[(*n)++] = b->p != NULL ? pgkeel_sbuf_finish(b) : pgkeel_strdup("");
+	(*v)[*n] = NULL;
+	memset(b, 0, sizeof(*b));
+}
+
+bool pgkeel_shell_split(const char *s, char ***argv, size_t *argc, char *err, size_t errlen)
+{
+	enum { SPACE, WORD, SQUOTE, DQUOTE } state = SPACE;
+	struct pgkeel_sbuf b = {0};
+	char **v = pgkeel_xcalloc(1, sizeof(*v));
+	size_t n = 0;
+	const char *msg = NULL;
+
+	for (const char *p = s != NULL ? s : "";; p++) {
+		char c = *p;
+
+		if (state == SQUOTE || state == DQUOTE) {
+			if (c == '\0') {
+				msg = "No closing quotation";
+				break;
+			}
+			if (c == (state == SQUOTE ? '\'' : '"')) {
+				state = WORD;
+			} else if (state == DQUOTE && c == '\\') {
+				if (p[1] == '\0') {
+					msg = "No escaped character";
+					break;
+				}
+				/* inside "...", only \" and \\ are escapes */
+				if (p[1] != '\\' && p[1] != '"')
+					pgkeel_sbuf_putc(&b, '\\');
+				pgkeel_sbuf_putc(&b, *++p);
+			} else {
+				pgkeel_sbuf_putc(&b, c);
+			}
+			continue;
+		}
+		if (c == '\0') {
+			if (state == WORD)
+				push_word(&v, &n, &b);
+			break;
+		}
+		if (is_space(c)) {
+			if (state == WORD)
+				push_word(&v, &n, &b);
+			state = SPACE;
+			continue;
+		}
+		state = WORD;
+		if (c == '\'') {
+			state = SQUOTE;
+		} else if (c == '"') {
+			state = DQUOTE;
+		} else if (c == '\\') {
+			if (p[1] == '\0') {
+				msg = "No escaped character";
+				break;
+			}
+			pgkeel_sbuf_putc(&b, *++p);
+		} else {
+			pgkeel_sbuf_putc(&b, c);
+		}
+	}
+	free(b.p);
+	if (msg != NULL) {
+		if (err != NULL && errlen > 0 && !pgkeel_fmt(err, errlen, "%s", msg))
+			err[errlen - 1] = '\0';
+		pgkeel_argv_free(v);
+		*argv = NULL;
+		*argc = 0;
+		return false;
+	}
+	*argv = v;
+	*argc = n;
+	return true;
+}
+
+void pgkeel_argv_free(char **argv)
+{
+	if (argv == NULL)
+		return;
+	for (char **p = argv; *p != NULL; p++)
+		free(*p);
+	free(argv);
+}
+
+/* Python's repr() of a str, for Patroni's log lines. */
+static void put_py_repr(struct pgkeel_sbuf *b, const char *s)
+{
+	char q = strchr(s, '\'') != NULL && strchr(s, '"') == NULL ? '"' : '\'';
+
+	pgkeel_sbuf_putc(b, q);
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '\\' || *p == (unsigned char)q)
+			pgkeel_sbuf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			pgkeel_sbuf_puts(b, "\\n");
+		else if (*p == '\t')
+			pgkeel_sbuf_puts(b, "\\t");
+		else if (*p == '\r')
+			pgkeel_sbuf_puts(b, "\\r");
+		else if (*p < 0x20 || *p == 0x7f)
+			pgkeel_sbuf_printf(b, "\\x%02x", *p);
+		else
+			pgkeel_sbuf_putc(b, (char)*p);
+	}
+	pgkeel_sbuf_putc(b, q);
+}
+
+/* ['cmd', 'on_start', 'master', 'batman'] */
+static char *argv_repr(char *const *argv)
+{
+	struct pgkeel_sbuf b = {0};
+
+	pgkeel_sbuf_putc(&b, '[');
+	for (size_t i = 0; argv[i] != NULL; i++) {
+		if (i > 0)
+			pgkeel_sbuf_puts(&b, ", ");
+		put_py_repr(&b, argv[i]);
+	}
+	pgkeel_sbuf_putc(&b, ']');
+	return pgkeel_sbuf_finish(&b);
+}
+
+/* -------------------------------------------------------------- callbacks */
+
+const char *pgkeel_cb_action_name(enum pgkeel_cb_action a)
+{
+	switch (a) {
+	case PGKEEL_CB_ON_START:
+		return "on_start";
+	case PGKEEL_CB_ON_STOP:
+		return "on_stop";
+	case PGKEEL_CB_ON_RESTART:
+		return "on_restart";
+	case PGKEEL_CB_ON_RELOAD:
+		return "on_reload";
+	case PGKEEL_CB_ON_ROLE_CHANGE:
+		return "on_role_change";
+	}
+	return "?";
+}
+
+const char *pgkeel_cb_role_name(const char *role)
+{
+	if (role == NULL)
+		return "None";
+	if (strcmp(role, "primary") == 0 || strcmp(role, "promoted") == 0)
+		return "master";
+	return role;
+}
+
+void pgkeel_callbacks_init(struct pgkeel_callbacks *cb)
+{
+	memset(cb, 0, sizeof(*cb));
+	pgkeel_child_slot_init(&cb->main);
+	pgkeel_child_slot_init(&cb->reload);
+}
+
+/* Log how a slot's callback ended, once. */
+static void report(struct pgkeel_child_slot *slot, char **desc, bool *pending)
+{
+	char how[96];
+
+	if (!*pending || pgkeel_child_slot_busy(slot))
+		return;
+	*pending = false;
+	pgkeel_child_describe(slot->child.wstatus, how, sizeof(how));
+	if (pgkeel_child_succeeded(&slot->child))
+		log_info("callback %s %s", *desc != NULL ? *desc : "?", how);
+	else
+		log_warning("callback %s %s", *desc != NULL ? *desc : "?", how);
+	free(*desc);
+	*desc = NULL;
+}
+
+enum pgkeel_cb_fire pgkeel_callbacks_fire(struct pgkeel_callbacks *cb, const char *command,
+                                          enum pgkeel_cb_action action, const char *role,
+                                          const char *scope)
+{
+	const char *action_name = pgkeel_cb_action_name(action);
+	const char *role_name = pgkeel_cb_role_name(role);
+	bool on_reload = action == PGKEEL_CB_ON_RELOAD;
+	struct pgkeel_child_slot *slot = on_reload ? &cb->reload : &cb->main;
+	char **desc = on_reload ? &cb->reload_desc : &cb->main_desc;
+	bool *pending = on_reload ? &cb->reload_pending : &cb->main_pending;
+	struct pgkeel_child_spec spec;
+	char **argv = NULL, err[256], name[64];
+	size_t argc = 0;
+	unsigned replaced;
+
+	if (cb->bootstrapping)
+		return PGKEEL_CB_BOOTSTRAPPING;
+	if (!on_reload)
+		cb->called = true;
+	if (command == NULL)
+		return PGKEEL_CB_NOT_CONFIGURED;
+	if (!pgkeel_shell_split(command, &argv, &argc, err, sizeof(err))) {
+		log_error("callback %s %s %s %s failed: %s", command, action_name, role_name,
+		          scope != NULL ? scope : "None", err);
+		return PGKEEL_CB_FAILED;
+	}
+	if (argc == 0) {
+		pgkeel_argv_free(argv);
+		log_debug("callback %s is empty: nothing to run", action_name);
+		return PGKEEL_CB_NOT_CONFIGURED;
+	}
+	argv = pgkeel_xreallocarray(argv, argc + 4, sizeof(*argv));
+	argv[argc++] = pgkeel_strdup(action_name);
+	argv[argc++] = pgkeel_strdup(role_name);
+	argv[argc++] = pgkeel_strdup(scope != NULL ? scope : "None");
+	argv[argc] = NULL;
+
+	/* the previous command of this slot: report it if it ended by itself */
+	report(slot, desc, pending);
+	memset(&spec, 0, sizeof(spec));
+	spec.argv = (const char *const *)argv;
+	spec.out.mode = cb->quiet ? PGKEEL_CHILD_OUT_NULL : PGKEEL_CHILD_OUT_INHERIT;
+	spec.err.mode = cb->quiet ? PGKEEL_CHILD_OUT_NULL : PGKEEL_CHILD_OUT_INHERIT;
+	if (!pgkeel_fmt(name, sizeof(name), "%s callback", action_name))
+		name[0] = '\0';
+	spec.name = name[0] != '\0' ? name : NULL;
+	replaced = slot->replaced;
+	if (!pgkeel_child_slot_start(slot, &spec, err, sizeof(err))) {
+		char *repr = argv_repr(argv);
+
+		if (slot->replaced != replaced && *desc != NULL)
+			log_warning("Killed %s because it was still running", *desc);
+		log_error("Failed to execute %s: %s", repr, err);
+		free(repr);
+		free(*desc);
+		*desc = NULL;
+		*pending = false;
+		pgkeel_argv_free(argv);
+		return PGKEEL_CB_FAILED;
+	}
+	if (slot->replaced != replaced && *desc != NULL)
+		log_warning("Killed %s because it was still running", *desc);
+	free(*desc);
+	*desc = argv_repr(argv);
+	*pending = true;
+	log_debug("started callback %s (pid %d)", *desc, (int)slot->child.pid);
+	pgkeel_argv_free(argv);
+	return PGKEEL_CB_STARTED;
+}
+
+enum pgkeel_cb_fire pgkeel_callbacks_fire_config(struct pgkeel_callbacks *cb,
+                                                 const struct pgkeel_config *cfg,
+                                                 enum pgkeel_cb_action action, const char *role)
+{
+	json_object *cbs = pgkeel_json_path(cfg->effective, "postgresql.callbacks");
+	json_object *cmd = NULL;
+
+	if (json_object_is_type(cbs, json_type_object))
+		(void)json_object_object_get_ex(cbs, pgkeel_cb_action_name(action), &cmd);
+	return pgkeel_callbacks_fire(
+	    cb, json_object_is_type(cmd, json_type_string) ? json_object_get_string(cmd) : NULL,
+	    action, role, cfg->scope);
+}
+
+void pgkeel_callbacks_poll(struct pgkeel_callbacks *cb)
+{
+	report(&cb->main, &cb->main_desc, &cb->main_pending);
+	report(&cb->reload, &cb->reload_desc, &cb->reload_pending);
+}
+
+pid_t pgkeel_callbacks_pid(struct pgkeel_callbacks *cb, bool reload_slot)
+{
+	struct pgkeel_child_slot *slot = reload_slot ? &cb->reload : &cb->main;
+
+	return pgkeel_child_slot_busy(slot) ? slot->child.pid : 0;
+}
+
+static void shutdown_slot(struct pgkeel_child_slot *slot, char **desc, bool *pending,
+                          int64_t deadline_ms)
+{
+	if (pgkeel_child_wait(&slot->child, deadline_ms) == PGKEEL_CHILD_RUNNING) {
+		log_warning("callback %s still running at shutdown: killing it",
+		            *desc != NULL ? *desc : "?");
+		(void)pgkeel_child_stop(&slot->child, SIGKILL, pgkeel_now_monotonic_ms());
+	}
+	report(slot, desc, pending);
+	pgkeel_child_slot_free(slot);
+	free(*desc);
+	*desc = NULL;
+	*pending = false;
+}
+
+void pgkeel_callbacks_shutdown(struct pgkeel_callbacks *cb, int64_t deadline_ms)
+{
+	shutdown_slot(&cb->main, &cb->main_desc, &cb->main_pending, deadline_ms);
+	shutdown_slot(&cb->reload, &cb->reload_desc, &cb->reload_pending, deadline_ms);
+}

@@ -1,0 +1,753 @@
+/*
+ * Unit tests for core/pg_slots.c: the slots a node must have (member slots
+ * with nostream / nofailover / replicatefrom, permanent physical and
+ * logical slots, names, use_slots, primary vs replica vs standby leader),
+ * ignore_slots matchers, and the plan against pg_replication_slots rows.
+ * Pure functions only; tests/integration/test_pg_slots.py runs the
+ * executor against PostgreSQL 15.
+ */
+#include "autoconf.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <json-c/json.h>
+
+#include "cluster.h"
+#include "config.h"
+#include "pg_slots.h"
+#include "util.h"
+
+/* ---- building inputs ---- */
+
+/* A snapshot from key/value pairs, NULL-terminated. */
+static struct pgkeel_cluster *cluster_of(const char *const *kv)
+{
+	struct pgkeel_cluster_builder *b = pgkeel_cluster_builder_new();
+
+	for (size_t i = 0; kv[i] != NULL; i += 2) {
+		struct pgkeel_dcs_entry e = {
+		    .key = kv[i],
+		    .value = kv[i + 1],
+		    .value_len = strlen(kv[i + 1]),
+		    .version = "1",
+		    .modify_version = NULL,
+		    .owner = NULL,
+		};
+
+		assert_int_equal(pgkeel_cluster_builder_add(b, &e), 0);
+	}
+	return pgkeel_cluster_builder_finish(b);
+}
+
+static json_object *parse(const char *text)
+{
+	json_object *o = json_tokener_parse(text);
+
+	assert_non_null(o);
+	return o;
+}
+
+/* One computation, kept for assertions. */
+struct run {
+	struct pgkeel_cluster *cluster;
+	json_object *config;
+	json_object *tags;
+	struct pgkeel_diag diag;
+	struct pgkeel_slots_desired want;
+};
+
+static void compute(struct run *r, const char *const *kv, const char *me, enum pgkeel_pg_role role,
+                    const char *tags, const char *config, int version)
+{
+	struct pgkeel_slots_input in;
+
+	memset(r, 0, sizeof(*r));
+	r->cluster = cluster_of(kv);
+	r->config = parse(config);
+	r->tags = tags != NULL ? parse(tags) : NULL;
+	pgkeel_diag_init(&r->diag);
+	in.cluster = r->cluster;
+	in.name = me;
+	in.role = role;
+	in.tags = r->tags;
+	in.config = r->config;
+	in.server_version = version;
+	pgkeel_slots_compute_desired(&in, &r->want, &r->diag);
+}
+
+static void done(struct run *r)
+{
+	pgkeel_slots_desired_clear(&r->want);
+	pgkeel_diag_clear(&r->diag);
+	json_object_put(r->config);
+	json_object_put(r->tags);
+	pgkeel_cluster_unref(r->cluster);
+}
+
+/* "name:type" of every desired slot, space separated, in order. */
+static void names_of(const struct pgkeel_slots_desired *d, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < d->n; i++) {
+		int w = snprintf(buf + off, len - off, "%s%s:%c", i > 0 ? " " : "", d->v[i].name,
+		                 d->v[i].type == PGKEEL_SLOT_LOGICAL ? 'L' : 'P');
+
+		assert_true(w > 0 && (size_t)w < len - off);
+		off += (size_t)w;
+	}
+}
+
+static void assert_slots(const struct run *r, const char *expected)
+{
+	char buf[1024];
+
+	names_of(&r->want, buf, sizeof(buf));
+	assert_string_equal(buf, expected);
+}
+
+static const char *diag_error(const struct run *r, size_t i)
+{
+	assert_true(i < pgkeel_diag_errors(&r->diag));
+	return json_object_get_string(json_object_array_get_idx(r->diag.errors, i));
+}
+
+#define CONFIG_KEY "config", "{}"
+#define M(name, extra)                                                                             \
+	"members/" name,                                                                           \
+	    "{\"conn_url\":\"postgres://h/postgres\",\"api_url\":\"http://h/patroni\","            \
+	    "\"state\":\"running\",\"role\":\"replica\",\"version\":\"3.0.2\"" extra "}"
+
+static const char *const PLAIN_CONFIG = "{\"postgresql\":{\"use_slots\":true}}";
+
+/* ---- member slots ---- */
+
+static void test_primary_member_slots(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY, "leader", "pg1", M("pg1", ""), M("pg2", ""), M("pg3", ""),
+	    /* nostream: archive only, no slot anywhere */
+	    M("pg4", ",\"tags\":{\"nostream\":\"on\"}"),
+	    /* cascades from pg2, which is a member: pg2 carries its slot */
+	    M("pg5", ",\"tags\":{\"replicatefrom\":\"pg2\"}"),
+	    /* asks for me explicitly */
+	    M("pg6", ",\"tags\":{\"replicatefrom\":\"pg1\"}"),
+	    /* names a member that does not exist: falls back to the primary */
+	    M("pg7", ",\"tags\":{\"replicatefrom\":\"gone\"}"),
+	    /* nofailover changes nothing for member slots */
+	    M("pg8", ",\"tags\":{\"nofailover\":true}"), NULL};
+	struct run r;
+
+	(void)state;
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, PLAIN_CONFIG, 150004);
+	assert_true(r.want.managed);
+	assert_false(r.want.paused);
+	assert_slots(&r, "pg2:P pg3:P pg6:P pg7:P pg8:P");
+	assert_string_equal(r.want.v[0].member, "pg2");
+	assert_false(r.want.v[0].permanent);
+	assert_int_equal(r.want.v[0].lsn, 0);
+	assert_int_equal(pgkeel_diag_errors(&r.diag), 0);
+	done(&r);
+
+	/* a standby leader follows the same member rule */
+	compute(&r, kv, "pg1", PGKEEL_PG_STANDBY_LEADER, NULL, PLAIN_CONFIG, 150004);
+	assert_slots(&r, "pg2:P pg3:P pg6:P pg7:P pg8:P");
+	done(&r);
+}
+
+static void test_replica_member_slots(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY, "leader", "pg1",
+	    /* the leader itself cascades from me: never a slot for the leader */
+	    M("pg1", ",\"tags\":{\"replicatefrom\":\"pg2\"}"), M("pg2", ""),
+	    M("pg3", ",\"tags\":{\"replicatefrom\":\"pg2\"}"),
+	    M("pg4", ",\"tags\":{\"replicatefrom\":\"pg3\"}"),
+	    M("pg5", ",\"tags\":{\"replicatefrom\":\"pg2\",\"nostream\":true}"), M("pg6", ""),
+	    NULL};
+	struct run r;
+
+	(void)state;
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, NULL, PLAIN_CONFIG, 150004);
+	assert_slots(&r, "pg3:P");
+	assert_string_equal(r.want.v[0].member, "pg3");
+	done(&r);
+
+	/* pg3 carries pg4 */
+	compute(&r, kv, "pg3", PGKEEL_PG_REPLICA, NULL, PLAIN_CONFIG, 150004);
+	assert_slots(&r, "pg4:P");
+	done(&r);
+
+	/* nobody streams from pg6 */
+	compute(&r, kv, "pg6", PGKEEL_PG_REPLICA, NULL, PLAIN_CONFIG, 150004);
+	assert_slots(&r, "");
+	done(&r);
+}
+
+static void test_slot_names_and_collisions(void **state)
+{
+	static const char *const kv[] = {CONFIG_KEY,
+	                                 "leader",
+	                                 "pg1",
+	                                 M("pg1", ""),
+	                                 M("Pg-2.x@y", ""),
+	                                 M("pg_2_xu0064y", ""),
+	                                 M("node.a", ""),
+	                                 M("node-a", ""),
+	                                 M("NODE_A", ""),
+	                                 NULL};
+	struct run r;
+
+	(void)state;
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, PLAIN_CONFIG, 150004);
+	assert_slots(&r, "pg_2_xu0064y:P node_a:P");
+	/* the first member of a shared name is the one recorded */
+	assert_string_equal(r.want.v[0].member, "Pg-2.x@y");
+	assert_int_equal(pgkeel_diag_errors(&r.diag), 1);
+	assert_string_equal(diag_error(&r, 0),
+	                    "Following cluster members share a replication slot name: "
+	                    "Pg-2.x@y, pg_2_xu0064y map to pg_2_xu0064y; node.a, node-a, NODE_A "
+	                    "map to node_a");
+	done(&r);
+}
+
+static void test_use_slots_off(void **state)
+{
+	static const char *const kv[] = {CONFIG_KEY,   "leader",     "pg1",
+	                                 M("pg1", ""), M("pg2", ""), NULL};
+	static const char *const configs[] = {
+	    "{\"postgresql\":{\"use_slots\":false},\"slots\":{\"keep\":{\"type\":\"physical\"}}}",
+	    "{\"postgresql\":{\"use_slots\":\"off\"},\"slots\":{\"keep\":null}}",
+	    "{\"postgresql\":{\"use_slots\":null},\"slots\":{\"keep\":null}}",
+	    "{\"postgresql\":{\"use_slots\":\"maybe\"},\"slots\":{\"keep\":null}}",
+	};
+	struct run r;
+
+	(void)state;
+	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(configs); i++) {
+		compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, configs[i], 150004);
+		assert_slots(&r, "");
+		assert_true(r.want.managed); /* unknown slots are still dropped */
+		done(&r);
+	}
+	/* absent, "on", 1: on */
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, "{}", 150004);
+	assert_slots(&r, "pg2:P");
+	done(&r);
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, "{\"postgresql\":{\"use_slots\":\"on\"}}",
+	        150004);
+	assert_slots(&r, "pg2:P");
+	done(&r);
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, "{\"postgresql\":{\"use_slots\":1}}",
+	        150004);
+	assert_slots(&r, "pg2:P");
+	done(&r);
+}
+
+static void test_unmanaged(void **state)
+{
+	/* no config key: a wiped DCS must not make us drop every slot */
+	static const char *const kv[] = {"leader", "pg1", M("pg1", ""), M("pg2", ""), NULL};
+	static const char *const kv2[] = {CONFIG_KEY, M("pg1", ""), NULL};
+	struct run r;
+
+	(void)state;
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, PLAIN_CONFIG, 150004);
+	assert_false(r.want.managed);
+	done(&r);
+	compute(&r, kv2, "pg1", PGKEEL_PG_PRIMARY, NULL, PLAIN_CONFIG, 90600);
+	assert_false(r.want.managed);
+	done(&r);
+	compute(&r, kv2, "pg1", PGKEEL_PG_PRIMARY, NULL, "{\"pause\":\"yes\"}", 150004);
+	assert_true(r.want.managed);
+	assert_true(r.want.paused);
+	done(&r);
+}
+
+/* ---- permanent slots ---- */
+
+static const char *const PERM_CONFIG =
+    "{\"postgresql\":{\"use_slots\":true},"
+    "\"slots\":{\"keep_phys\":{\"type\":\"physical\"},\"plain\":null,\"empty\":{},"
+    "\"cdc\":{\"type\":\"logical\",\"database\":\"app\",\"plugin\":\"pgoutput\"},"
+    "\"cdc2\":{\"database\":\"app\",\"plugin\":\"test_decoding\"},"
+    "\"half\":{\"database\":\"app\"}}}";
+
+static void test_permanent_on_primary(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY,
+	    "leader",
+	    "pg1",
+	    "status",
+	    "{\"optime\":100,\"slots\":{\"keep_phys\":5000,\"cdc\":7000,\"pg2\":1}}",
+	    M("pg1", ""),
+	    M("pg2", ",\"xlog_location\":4000"),
+	    NULL};
+	struct run r;
+	const struct pgkeel_slot_want *w;
+
+	(void)state;
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, PERM_CONFIG, 150004);
+	/* "half" has no plugin and no type: physical, as Patroni reads it */
+	assert_slots(&r, "pg2:P keep_phys:P plain:P empty:P cdc:L cdc2:L half:P");
+	assert_int_equal(pgkeel_diag_errors(&r.diag), 0);
+	w = pgkeel_slots_desired_find(&r.want, "keep_phys");
+	assert_true(w->permanent);
+	assert_null(w->member);
+	assert_int_equal(w->lsn, 5000);
+	w = pgkeel_slots_desired_find(&r.want, "cdc");
+	assert_string_equal(w->database, "app");
+	assert_string_equal(w->plugin, "pgoutput");
+	assert_int_equal(w->lsn, 7000);
+	w = pgkeel_slots_desired_find(&r.want, "cdc2");
+	assert_string_equal(w->plugin, "test_decoding");
+	assert_int_equal(w->lsn, 0);
+	w = pgkeel_slots_desired_find(&r.want, "pg2");
+	assert_false(w->permanent);
+	assert_null(pgkeel_slots_desired_find(&r.want, "nope"));
+	done(&r);
+
+	/* permanent_replication_slots wins over permanent_slots over slots */
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL,
+	        "{\"slots\":{\"a\":null},\"permanent_slots\":{\"b\":null},"
+	        "\"permanent_replication_slots\":{}}",
+	        150004);
+	assert_slots(&r, "pg2:P b:P");
+	done(&r);
+}
+
+static void test_permanent_named_like_member(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY,
+	    "leader",
+	    "pg1",
+	    "status",
+	    "{\"optime\":100,\"slots\":{\"pg2\":3000}}",
+	    M("pg1", ",\"xlog_location\":9000"),
+	    M("pg2", ",\"xlog_location\":4000"),
+	    M("pg3", ",\"xlog_location\":6000,\"tags\":{\"replicatefrom\":\"pg2\"}"),
+	    NULL};
+	static const char *const config =
+	    "{\"slots\":{\"pg2\":{\"type\":\"physical\"},\"pg3\":null,"
+	    "\"pg1\":{\"type\":\"physical\"},"
+	    "\"pg2x\":null}}";
+	static const char *const config_logical =
+	    "{\"slots\":{\"pg2\":{\"type\":\"logical\",\"database\":\"d\",\"plugin\":\"p\"}}}";
+	struct run r;
+	const struct pgkeel_slot_want *w;
+
+	(void)state;
+	/* physical: merged into the member slot; named like me: skipped */
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, config, 150004);
+	assert_slots(&r, "pg2:P pg3:P pg2x:P");
+	w = pgkeel_slots_desired_find(&r.want, "pg2");
+	assert_true(w->permanent);
+	assert_string_equal(w->member, "pg2");
+	assert_int_equal(w->lsn, 4000); /* max(member xlog_location 4000, status 3000) */
+	/* pg3 cascades from pg2, but its permanent slot stays here, kept at its position */
+	w = pgkeel_slots_desired_find(&r.want, "pg3");
+	assert_true(w->permanent);
+	assert_null(w->member);
+	assert_int_equal(w->lsn, 6000);
+	done(&r);
+
+	/* logical named like a member slot: rejected */
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, config_logical, 150004);
+	assert_slots(&r, "pg2:P");
+	assert_false(pgkeel_slots_desired_find(&r.want, "pg2")->permanent);
+	assert_int_equal(pgkeel_diag_errors(&r.diag), 1);
+	assert_string_equal(diag_error(&r, 0),
+	                    "Permanent logical replication slot {'pg2': {'type': 'logical', "
+	                    "'database': 'd', 'plugin': 'p'}} is conflicting with physical "
+	                    "replication slot for cluster member");
+	done(&r);
+}
+
+static void test_permanent_invalid(void **state)
+{
+	static const char *const kv[] = {CONFIG_KEY, "leader", "pg1", M("pg1", ""), NULL};
+	static const char *const config =
+	    "{\"slots\":{\"Upper\":null,\"with-dash\":null,"
+	    "\"a123456789012345678901234567890123456789012345678901234567890123\":null,"
+	    "\"ok_1\":null,\"num\":5,\"lst\":[1],\"typo\":{\"type\":\"physicl\"},"
+	    "\"nolog\":{\"type\":\"logical\",\"database\":\"d\"},"
+	    "\"ntype\":{\"type\":null},"
+	    "\"a12345678901234567890123456789012345678901234567890123456789012\":null}}";
+	struct run r;
+
+	(void)state;
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, config, 150004);
+	assert_slots(&r,
+	             "ok_1:P a12345678901234567890123456789012345678901234567890123456789012:P");
+	/* the hint line is reported once (diag keeps distinct lines) */
+	assert_int_equal(pgkeel_diag_errors(&r.diag), 9);
+	assert_string_equal(diag_error(&r, 0), "Invalid permanent replication slot name 'Upper'");
+	assert_string_equal(diag_error(&r, 1), "Slot name may only contain lower case letters, "
+	                                       "numbers, and the underscore chars");
+	assert_string_equal(diag_error(&r, 2),
+	                    "Invalid permanent replication slot name 'with-dash'");
+	assert_string_equal(diag_error(&r, 3),
+	                    "Invalid permanent replication slot name "
+	                    "'a123456789012345678901234567890123456789012345678901234567890123'");
+	assert_string_equal(diag_error(&r, 4), "Bad value for slot 'num' in permanent_slots: 5");
+	assert_string_equal(diag_error(&r, 5), "Bad value for slot 'lst' in permanent_slots: [1]");
+	assert_string_equal(diag_error(&r, 6),
+	                    "Bad value for slot 'typo' in permanent_slots: {\"type\":\"physicl\"}");
+	assert_string_equal(diag_error(&r, 7), "Bad value for slot 'nolog' in permanent_slots: "
+	                                       "{\"type\":\"logical\",\"database\":\"d\"}");
+	assert_string_equal(diag_error(&r, 8),
+	                    "Bad value for slot 'ntype' in permanent_slots: {\"type\":null}");
+	done(&r);
+
+	/* name checks before the value: slot names are also valid slot_name() outputs */
+	assert_true(pgkeel_slot_name_valid("a_1"));
+	assert_false(pgkeel_slot_name_valid(""));
+	assert_false(pgkeel_slot_name_valid(NULL));
+	assert_false(pgkeel_slot_name_valid("a b"));
+	assert_false(pgkeel_slot_name_valid("é"));
+}
+
+static void test_permanent_on_replica(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY,   "leader",     "pg1",
+	    M("pg1", ""), M("pg2", ""), M("pg3", ",\"tags\":{\"replicatefrom\":\"pg2\"}"),
+	    NULL};
+	struct run r;
+
+	(void)state;
+	/* 11+: physical and logical permanent slots live on replicas too */
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, NULL, PERM_CONFIG, 150004);
+	assert_slots(&r, "pg3:P keep_phys:P plain:P empty:P cdc:L cdc2:L half:P");
+	done(&r);
+
+	/* nofailover: no permanent slot at all, member slots stay */
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, "{\"nofailover\":true}", PERM_CONFIG, 150004);
+	assert_slots(&r, "pg3:P");
+	done(&r);
+	/* failover_priority 0 means nofailover when nofailover is absent */
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, "{\"failover_priority\":0}", PERM_CONFIG, 150004);
+	assert_slots(&r, "pg3:P");
+	done(&r);
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, "{\"failover_priority\":0,\"nofailover\":false}",
+	        PERM_CONFIG, 150004);
+	assert_slots(&r, "pg3:P keep_phys:P plain:P empty:P cdc:L cdc2:L half:P");
+	done(&r);
+	/* also on a primary (Patroni 3.x) */
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, "{\"nofailover\":\"yes\"}", PERM_CONFIG, 150004);
+	assert_slots(&r, "pg2:P");
+	done(&r);
+
+	/* 10: a replica would only get logical slots, which 10 cannot have */
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, NULL, PERM_CONFIG, 100020);
+	assert_slots(&r, "pg3:P");
+	assert_int_equal(pgkeel_diag_errors(&r.diag), 1);
+	assert_string_equal(diag_error(&r, 0),
+	                    "Permanent logical replication slots supported by Patroni only "
+	                    "starting from PostgreSQL 11. Following slots will not be created: "
+	                    "['cdc', 'cdc2'].");
+	done(&r);
+	/* 10 primary: the physical ones */
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, PERM_CONFIG, 100020);
+	assert_slots(&r, "pg2:P keep_phys:P plain:P empty:P half:P");
+	done(&r);
+}
+
+static void test_permanent_nostream_and_standby(void **state)
+{
+	static const char *const kv[] = {CONFIG_KEY,
+	                                 "leader",
+	                                 "pg1",
+	                                 M("pg1", ""),
+	                                 M("pg2", ",\"tags\":{\"nostream\":true}"),
+	                                 M("pg3", ",\"tags\":{\"replicatefrom\":\"pg2\"}"),
+	                                 M("pg4", ",\"tags\":{\"replicatefrom\":\"pg5\"}"),
+	                                 M("pg5", ",\"tags\":{\"replicatefrom\":\"pg4\"}"),
+	                                 NULL};
+	static const char *const standby =
+	    "{\"standby_cluster\":{\"host\":\"10.0.0.1\",\"port\":5432},"
+	    "\"slots\":{\"keep_phys\":null,\"cdc\":{\"database\":\"a\",\"plugin\":\"b\"}}}";
+	struct run r;
+
+	(void)state;
+	/* I do not stream (nostream): only physical permanent slots */
+	compute(&r, kv, "pg6", PGKEEL_PG_REPLICA, "{\"nostream\":\"true\"}", PERM_CONFIG, 150004);
+	assert_slots(&r, "keep_phys:P plain:P empty:P half:P");
+	done(&r);
+	/* I cascade from a nostream member: the same */
+	compute(&r, kv, "pg3", PGKEEL_PG_REPLICA, "{\"replicatefrom\":\"pg2\"}", PERM_CONFIG,
+	        150004);
+	assert_slots(&r, "keep_phys:P plain:P empty:P half:P");
+	done(&r);
+	/* a replicatefrom loop: the same */
+	compute(&r, kv, "pg4", PGKEEL_PG_REPLICA, "{\"replicatefrom\":\"pg5\"}", PERM_CONFIG,
+	        150004);
+	assert_slots(&r, "pg5:P keep_phys:P plain:P empty:P half:P");
+	done(&r);
+	/* replicatefrom naming myself or nobody: a normal chain */
+	compute(&r, kv, "pg7", PGKEEL_PG_REPLICA, "{\"replicatefrom\":\"pg7\"}", PERM_CONFIG,
+	        150004);
+	assert_slots(&r, "keep_phys:P plain:P empty:P cdc:L cdc2:L half:P");
+	done(&r);
+
+	/* standby cluster: physical only; before 11 only on the standby leader */
+	/* (pg3, pg4 and pg5 cascade from members, pg2 does not stream) */
+	compute(&r, kv, "pg1", PGKEEL_PG_STANDBY_LEADER, NULL, standby, 150004);
+	assert_slots(&r, "keep_phys:P");
+	done(&r);
+	compute(&r, kv, "pg1", PGKEEL_PG_STANDBY_LEADER, NULL, standby, 100020);
+	assert_slots(&r, "keep_phys:P");
+	done(&r);
+	compute(&r, kv, "pg9", PGKEEL_PG_REPLICA, NULL, standby, 100020);
+	assert_slots(&r, "");
+	done(&r);
+	compute(&r, kv, "pg9", PGKEEL_PG_REPLICA, NULL, standby, 150004);
+	assert_slots(&r, "keep_phys:P");
+	done(&r);
+}
+
+/* ---- ignore_slots and the plan ---- */
+
+static struct pgkeel_slot_row row(const char *name, enum pgkeel_slot_type type,
+                                  const char *database, const char *plugin, bool active,
+                                  int64_t restart_lsn)
+{
+	struct pgkeel_slot_row r = {
+	    .name = (char *)name,
+	    .type = type,
+	    .database = (char *)database,
+	    .plugin = (char *)plugin,
+	    .active = active,
+	    .restart_lsn = restart_lsn,
+	    .xmin = -1,
+	    .catalog_xmin = -1,
+	    .confirmed_flush_lsn = -1,
+	};
+
+	return r;
+}
+
+static void test_ignore_slots(void **state)
+{
+	json_object *ign = parse(
+	    "[{\"name\":\"by_name\"},{\"type\":\"logical\",\"database\":\"app\"},"
+	    "{\"name\":null,\"plugin\":\"wal2json\"},{\"name\":\"typed\",\"type\":\"physical\"},"
+	    "{\"name\":\"\",\"type\":\"physical\"},\"junk\",{\"name\":5}]");
+	struct pgkeel_slot_row r;
+
+	(void)state;
+	r = row("by_name", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 0);
+	assert_true(pgkeel_slots_ignored(ign, &r));
+	r = row("any", PGKEEL_SLOT_LOGICAL, "app", "pgoutput", false, 0);
+	assert_true(pgkeel_slots_ignored(ign, &r));
+	r = row("any", PGKEEL_SLOT_LOGICAL, "other", "pgoutput", false, 0);
+	assert_false(pgkeel_slots_ignored(ign, &r));
+	r = row("any", PGKEEL_SLOT_LOGICAL, "other", "wal2json", false, 0);
+	assert_true(pgkeel_slots_ignored(ign, &r));
+	r = row("typed", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 0);
+	assert_true(pgkeel_slots_ignored(ign, &r));
+	r = row("typed", PGKEEL_SLOT_LOGICAL, "x", "y", false, 0);
+	assert_false(pgkeel_slots_ignored(ign, &r));
+	/* a name of "" is not "no name": it matches no slot */
+	r = row("other", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 0);
+	assert_false(pgkeel_slots_ignored(ign, &r));
+	assert_false(pgkeel_slots_ignored(NULL, &r));
+	json_object_put(ign);
+}
+
+/* "kind:name[:detail]" of every op, space separated. */
+static void plan_text(const struct pgkeel_slots_plan *p, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < p->n; i++) {
+		const struct pgkeel_slot_op *op = &p->ops[i];
+		char extra[96] = "";
+		int w;
+
+		if (op->kind == PGKEEL_SLOT_OP_ADVANCE)
+			snprintf(extra, sizeof(extra), ":%lld>%lld", (long long)op->from_lsn,
+			         (long long)op->lsn);
+		else if (op->kind == PGKEEL_SLOT_OP_CREATE && op->type == PGKEEL_SLOT_LOGICAL)
+			snprintf(extra, sizeof(extra), ":%s/%s%s", op->database, op->plugin,
+			         op->after_drop ? "!" : "");
+		else if (op->kind == PGKEEL_SLOT_OP_CREATE && op->after_drop)
+			snprintf(extra, sizeof(extra), "!");
+		w = snprintf(buf + off, len - off, "%s%s:%s%s", i > 0 ? " " : "",
+		             pgkeel_slot_op_name(op->kind), op->name, extra);
+		assert_true(w > 0 && (size_t)w < len - off);
+		off += (size_t)w;
+	}
+}
+
+static void test_plan_primary(void **state)
+{
+	static const char *const kv[] = {CONFIG_KEY,
+	                                 "leader",
+	                                 "pg1",
+	                                 "status",
+	                                 "{\"optime\":1,\"slots\":{\"keep_phys\":5000}}",
+	                                 M("pg1", ""),
+	                                 M("pg2", ""),
+	                                 M("pg3", ""),
+	                                 NULL};
+	static const char *const config =
+	    "{\"slots\":{\"keep_phys\":null,"
+	    "\"cdc\":{\"database\":\"app\",\"plugin\":\"pgoutput\"},"
+	    "\"cdc_b\":{\"database\":\"other\",\"plugin\":\"test_decoding\"},"
+	    "\"cdc2\":{\"database\":\"app\",\"plugin\":\"test_decoding\"}},"
+	    "\"ignore_slots\":[{\"name\":\"debezium\"}]}";
+	struct pgkeel_slot_row rows[] = {
+	    row("gone_member", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 100),
+	    row("busy_unknown", PGKEEL_SLOT_PHYSICAL, NULL, NULL, true, 100),
+	    row("debezium", PGKEEL_SLOT_LOGICAL, "app", "pgoutput", false, 100),
+	    row("pg2", PGKEEL_SLOT_PHYSICAL, NULL, NULL, true, 100),
+	    row("keep_phys", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 4000),
+	    /* plugin changed in the configuration: drop and create again */
+	    row("cdc", PGKEEL_SLOT_LOGICAL, "app", "wal2json", false, 100),
+	};
+	struct pgkeel_slots_plan plan;
+	struct run r;
+	char buf[1024];
+
+	(void)state;
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, config, 150004);
+	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
+	plan_text(&plan, buf, sizeof(buf));
+	assert_string_equal(buf, "drop:gone_member drop_changed:cdc create:pg3 "
+	                         "advance:keep_phys:4000>5000 create:cdc:app/pgoutput! "
+	                         "create:cdc2:app/test_decoding "
+	                         "create:cdc_b:other/test_decoding");
+	assert_int_equal(plan.n_kept_active, 1);
+	assert_string_equal(plan.kept_active[0], "busy_unknown");
+	assert_int_equal(plan.n_ignored, 1);
+	assert_string_equal(plan.ignored[0], "debezium");
+	assert_int_equal(plan.n_not_copied, 0);
+	assert_string_equal(plan.ops[1].old_repr,
+	                    "{'type': 'logical', 'database': 'app', 'plugin': 'wal2json'}");
+	assert_string_equal(plan.ops[1].new_repr,
+	                    "{'type': 'logical', 'database': 'app', 'plugin': 'pgoutput'}");
+	pgkeel_slots_plan_clear(&plan);
+
+	/* paused: nothing unknown is dropped; creation goes on */
+	r.want.paused = true;
+	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
+	plan_text(&plan, buf, sizeof(buf));
+	assert_string_equal(buf, "drop_changed:cdc create:pg3 advance:keep_phys:4000>5000 "
+	                         "create:cdc:app/pgoutput! create:cdc2:app/test_decoding "
+	                         "create:cdc_b:other/test_decoding");
+	assert_int_equal(plan.n_ignored, 3);
+	pgkeel_slots_plan_clear(&plan);
+
+	/* unmanaged: nothing at all */
+	r.want.managed = false;
+	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
+	assert_int_equal(plan.n, 0);
+	assert_int_equal(plan.n_ignored + plan.n_kept_active, 0);
+	pgkeel_slots_plan_clear(&plan);
+	done(&r);
+}
+
+static void test_plan_advance_rules(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY,
+	    "leader",
+	    "pg1",
+	    "status",
+	    "{\"optime\":1,\"slots\":{\"a\":5000,\"b\":5000,\"c\":5000,\"d\":5000}}",
+	    M("pg1", ""),
+	    NULL};
+	static const char *const config = "{\"slots\":{\"a\":null,\"b\":null,\"c\":null,"
+	                                  "\"d\":null,\"e\":null}}";
+	struct pgkeel_slot_row rows[] = {
+	    row("a", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 4000), /* advanced */
+	    row("b", PGKEEL_SLOT_PHYSICAL, NULL, NULL, true, 4000),  /* active: left */
+	    row("c", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, -1),   /* no restart_lsn */
+	    row("d", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 6000), /* already ahead */
+	    row("e", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 10),   /* no known position */
+	};
+	struct pgkeel_slots_plan plan;
+	struct run r;
+	char buf[512];
+
+	(void)state;
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, NULL, config, 150004);
+	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
+	plan_text(&plan, buf, sizeof(buf));
+	assert_string_equal(buf, "advance:a:4000>5000");
+	pgkeel_slots_plan_clear(&plan);
+	done(&r);
+
+	/* before 11 a primary never advances */
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, config, 100020);
+	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
+	assert_int_equal(plan.n, 0);
+	pgkeel_slots_plan_clear(&plan);
+	done(&r);
+}
+
+static void test_plan_replica(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY,   "leader",     "pg1",
+	    M("pg1", ""), M("pg2", ""), M("pg3", ",\"tags\":{\"replicatefrom\":\"pg2\"}"),
+	    NULL};
+	static const char *const config = "{\"slots\":{\"keep\":null,"
+	                                  "\"cdc\":{\"database\":\"app\",\"plugin\":\"x\"},"
+	                                  "\"cdc2\":{\"database\":\"app\",\"plugin\":\"x\"}}}";
+	struct pgkeel_slot_row rows[] = {
+	    /* the slot of the leader, left from when pg2 was primary: dropped */
+	    row("pg1", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 100),
+	    row("cdc2", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	};
+	struct pgkeel_slots_plan plan;
+	struct run r;
+	char buf[512];
+
+	(void)state;
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, NULL, config, 150004);
+	assert_slots(&r, "pg3:P keep:P cdc:L cdc2:L");
+	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
+	plan_text(&plan, buf, sizeof(buf));
+	/* logical slots are neither created nor copied on a replica; existing ones stay */
+	assert_string_equal(buf, "drop:pg1 create:pg3 create:keep");
+	assert_int_equal(plan.n_not_copied, 1);
+	assert_string_equal(plan.not_copied[0], "cdc");
+	pgkeel_slots_plan_clear(&plan);
+	done(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_primary_member_slots),
+	    cmocka_unit_test(test_replica_member_slots),
+	    cmocka_unit_test(test_slot_names_and_collisions),
+	    cmocka_unit_test(test_use_slots_off),
+	    cmocka_unit_test(test_unmanaged),
+	    cmocka_unit_test(test_permanent_on_primary),
+	    cmocka_unit_test(test_permanent_named_like_member),
+	    cmocka_unit_test(test_permanent_invalid),
+	    cmocka_unit_test(test_permanent_on_replica),
+	    cmocka_unit_test(test_permanent_nostream_and_standby),
+	    cmocka_unit_test(test_ignore_slots),
+	    cmocka_unit_test(test_plan_primary),
+	    cmocka_unit_test(test_plan_advance_rules),
+	    cmocka_unit_test(test_plan_replica),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
