@@ -66,6 +66,12 @@ tests_tools_pgboot_probe_SOURCES = tests/tools/pgboot_probe.c
 tests_tools_pgboot_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 tests_tools_pgboot_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS)
 
+# pgctl_probe: drive core/pg_ctl.c (tests/integration/test_pg_ctl.py).
+check_PROGRAMS += tests/tools/pgctl_probe
+tests_tools_pgctl_probe_SOURCES = tests/tools/pgctl_probe.c
+tests_tools_pgctl_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS)
+tests_tools_pgctl_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS) $(LIBPQ_LIBS)
+
 if HAVE_CMOCKA
 UNIT_CC_FLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(YAML_CFLAGS) \
 	-DTEST_SRCDIR='"$(abs_top_srcdir)"' -DTEST_BUILDDIR='"$(abs_top_builddir)"'
