@@ -31,13 +31,7 @@
 #include "json.h"
 #include "log.h"
 #include "pg_callbacks.h"
-/*
- * pg_conf.h and pg_query.h both define struct pgkeel_pg_setting; this file
- * uses neither, so pg_conf.h's is renamed out of the way (as pg_ctl.c does).
- */
-#define pgkeel_pg_setting pgkeel_pg_conf_setting_
 #include "pg_conf.h"
-#undef pgkeel_pg_setting
 #include "pg_data.h"
 #include "pg_query.h"
 #include "util.h"

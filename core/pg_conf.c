@@ -1660,8 +1660,8 @@ static void change_add(struct pgkeel_pg_changes *c, const char *name, const char
 	free(line);
 }
 
-static const struct pgkeel_pg_setting *row_find(const struct pgkeel_pg_setting *rows, size_t n,
-                                                const char *name)
+static const struct pgkeel_pg_conf_setting *row_find(const struct pgkeel_pg_conf_setting *rows,
+                                                     size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (rows[i].name != NULL && strcasecmp(rows[i].name, name) == 0)
@@ -1678,13 +1678,13 @@ static bool parse_int_text(const char *s, const char *unit, double *out)
  * _handle_wal_buffers: -1 means the default computed from shared_buffers
  * and the segment size; a wanted value equal to the running one is no change.
  */
-static void handle_wal_buffers(const struct pgkeel_pg_setting *rows, size_t nrows,
+static void handle_wal_buffers(const struct pgkeel_pg_conf_setting *rows, size_t nrows,
                                json_object *changes)
 {
-	const struct pgkeel_pg_setting *bs = row_find(rows, nrows, "wal_block_size");
-	const struct pgkeel_pg_setting *ss = row_find(rows, nrows, "wal_segment_size");
-	const struct pgkeel_pg_setting *sb = row_find(rows, nrows, "shared_buffers");
-	const struct pgkeel_pg_setting *wb = row_find(rows, nrows, "wal_buffers");
+	const struct pgkeel_pg_conf_setting *bs = row_find(rows, nrows, "wal_block_size");
+	const struct pgkeel_pg_conf_setting *ss = row_find(rows, nrows, "wal_segment_size");
+	const struct pgkeel_pg_conf_setting *sb = row_find(rows, nrows, "shared_buffers");
+	const struct pgkeel_pg_conf_setting *wb = row_find(rows, nrows, "wal_buffers");
 	double block, seg, seg_unit = 1, shared, def, nv, ov;
 	json_object *want;
 	char *t;
@@ -1719,8 +1719,8 @@ static void handle_wal_buffers(const struct pgkeel_pg_setting *rows, size_t nrow
 }
 
 void pgkeel_pg_classify(json_object *wanted, json_object *previous,
-                        const struct pgkeel_pg_setting *rows, size_t nrows, bool use_unix_socket,
-                        struct pgkeel_pg_changes *out)
+                        const struct pgkeel_pg_conf_setting *rows, size_t nrows,
+                        bool use_unix_socket, struct pgkeel_pg_changes *out)
 {
 	json_object *changes = json_object_new_object();
 
@@ -1748,7 +1748,7 @@ void pgkeel_pg_classify(json_object *wanted, json_object *previous,
 		handle_wal_buffers(rows, nrows, changes);
 
 	for (size_t i = 0; i < nrows; i++) {
-		const struct pgkeel_pg_setting *r = &rows[i];
+		const struct pgkeel_pg_conf_setting *r = &rows[i];
 		const char *key;
 		json_object *nv;
 		char *nt;

@@ -176,7 +176,7 @@ bool pgkeel_pg_pgpass_write(const char *path, const char *content, bool *dir_wor
 /* ---- classification against pg_settings ---- */
 
 /* One row of `SELECT name, setting, unit, vartype, context FROM pg_settings`. */
-struct pgkeel_pg_setting {
+struct pgkeel_pg_conf_setting {
 	const char *name;
 	const char *setting;
 	const char *unit; /* NULL or "" when none */
@@ -215,8 +215,8 @@ struct pgkeel_pg_changes {
  * use_unix_socket, unix_socket_directories counts as a local address.
  */
 void pgkeel_pg_classify(json_object *wanted, json_object *previous,
-                        const struct pgkeel_pg_setting *rows, size_t nrows, bool use_unix_socket,
-                        struct pgkeel_pg_changes *out);
+                        const struct pgkeel_pg_conf_setting *rows, size_t nrows,
+                        bool use_unix_socket, struct pgkeel_pg_changes *out);
 void pgkeel_pg_changes_clear(struct pgkeel_pg_changes *c);
 
 /*

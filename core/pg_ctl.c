@@ -32,14 +32,7 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
-/*
- * pg_conf.h and pg_query.h both define struct pgkeel_pg_setting; this file
- * uses neither (pgkeel_pg_classify is not called here), so pg_conf's is
- * renamed for this translation unit.
- */
-#define pgkeel_pg_setting pgkeel_pg_conf_setting_
 #include "pg_conf.h"
-#undef pgkeel_pg_setting
 #include "pg_data.h"
 #include "pg_query.h"
 #include "util.h"

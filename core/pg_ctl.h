@@ -69,10 +69,7 @@
 
 #include <pgkeel/host.h>
 
-/*
- * Only pointers to these cross this interface.  (pg_conf.h and pg_query.h
- * both define a struct pgkeel_pg_setting, so this header includes neither.)
- */
+/* Only pointers to these cross this interface. */
 struct json_object;
 struct pgkeel_config;
 struct pgkeel_diag;

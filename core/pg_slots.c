@@ -19,14 +19,7 @@
 
 #include "json.h"
 #include "log.h"
-/*
- * pg_conf.h (through pg_slots.h) and pg_query.h each define a different
- * struct pgkeel_pg_setting; this file needs neither, so pg_conf.h's is
- * renamed here to let both headers in.
- */
-#define pgkeel_pg_setting pgkeel_pg_conf_setting_
 #include "pg_slots.h"
-#undef pgkeel_pg_setting
 #include "pg_query.h"
 #include "util.h"
 

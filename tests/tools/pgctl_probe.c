@@ -53,10 +53,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
-/* pg_conf.h and pg_query.h both define struct pgkeel_pg_setting (see pg_ctl.c). */
-#define pgkeel_pg_setting pgkeel_pg_conf_setting_
 #include "pg_conf.h"
-#undef pgkeel_pg_setting
 #include "pg_ctl.h"
 #include "pg_query.h"
 #include "util.h"

@@ -32,10 +32,7 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
-/* pg_conf.h (via pg_slots.h) and pg_query.h both define struct pgkeel_pg_setting */
-#define pgkeel_pg_setting pgkeel_pg_conf_setting_
 #include "pg_slots.h"
-#undef pgkeel_pg_setting
 #include "pg_query.h"
 #include "util.h"
 

@@ -306,7 +306,7 @@ static void test_captured_after_edit(void **state)
 
 /* pg_settings.tsv: name, setting, unit, vartype, context */
 struct rows {
-	struct pgkeel_pg_setting *v;
+	struct pgkeel_pg_conf_setting *v;
 	size_t n;
 	char *text;
 };
@@ -339,7 +339,7 @@ static void rows_load(struct rows *r)
 		}
 		r->v = realloc(r->v, (r->n + 1) * sizeof(*r->v));
 		assert_non_null(r->v);
-		r->v[r->n++] = (struct pgkeel_pg_setting){f[0], f[1], f[2], f[3], f[4]};
+		r->v[r->n++] = (struct pgkeel_pg_conf_setting){f[0], f[1], f[2], f[3], f[4]};
 		if (eol == NULL)
 			break;
 		p = eol + 1;
@@ -979,7 +979,7 @@ static void test_value_equal_table(void **state)
 
 static void test_classify_rules(void **state)
 {
-	static const struct pgkeel_pg_setting rows[] = {
+	static const struct pgkeel_pg_conf_setting rows[] = {
 	    {"port", "5432", NULL, "integer", "postmaster"},
 	    {"shared_buffers", "16384", "8kB", "integer", "postmaster"},
 	    {"wal_block_size", "8192", NULL, "integer", "internal"},
@@ -1034,7 +1034,7 @@ static void test_classify_rules(void **state)
 	json_object_put(want);
 	want = parse_json("{\"wal_buffers\": \"4MB\", \"unix_socket_directories\": \"/b\"}");
 	{
-		const struct pgkeel_pg_setting rows2[] = {
+		const struct pgkeel_pg_conf_setting rows2[] = {
 		    {"shared_buffers", "16384", "8kB", "integer", "postmaster"},
 		    {"unix_socket_directories", "/a", NULL, "string", "postmaster"},
 		    {"wal_block_size", "8192", NULL, "integer", "internal"},
