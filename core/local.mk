@@ -19,7 +19,9 @@ core_libpgkeelcore_la_SOURCES = \
 	core/pg_conf.c core/pg_conf.h \
 	core/pg_query.c core/pg_query.h \
 	core/pg_data.c core/pg_data.h \
+	core/pg_task.c core/pg_task.h \
 	core/pg_bootstrap.c core/pg_bootstrap.h \
+	core/pg_replica.c \
 	core/pg_ctl.c core/pg_ctl.h \
 	core/pg_slots.c core/pg_slots.h \
 	core/pg_callbacks.c core/pg_callbacks.h \

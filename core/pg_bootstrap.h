@@ -3,7 +3,9 @@
  * bootstrap method), the post-bootstrap roles and script, and replica
  * creation (pg_basebackup or custom replica methods), as Patroni 3.0.2's
  * patroni/postgresql/bootstrap.py does them (spec/patroni-dcs-and-ha.md
- * §7.1, §7.3).
+ * §7.1, §7.3).  pg_bootstrap.c has bootstrap, post-bootstrap and the task
+ * driver, pg_replica.c replica creation, pg_task.c what they share
+ * (pg_task.h, internal to the three).
  *
  * Each job is a task: a small state machine that runs its commands as
  * tracked children (core/child.h) and never blocks the caller past a
