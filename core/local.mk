@@ -17,6 +17,7 @@ core_libpgkeelcore_la_SOURCES = \
 	core/cluster_encode.c \
 	core/child.c core/child.h \
 	core/pg_conf.c core/pg_conf.h \
+	core/pg_conf_classify.c core/pg_conf_internal.h \
 	core/pg_query.c core/pg_query.h \
 	core/pg_data.c core/pg_data.h \
 	core/pg_task.c core/pg_task.h \

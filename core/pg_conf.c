@@ -3,12 +3,12 @@
  *
  * Read against Patroni's patroni/postgresql/config.py (ConfigHandler:
  * get_server_parameters, effective_configuration, write_postgresql_conf,
- * build_recovery_params, _write_recovery_params, format_dsn, _pgpass_line,
- * reload_config), validator.py (the recovery parameter table) and
- * utils.py (parse_int, parse_real, parse_bool, compare_values).  The
- * Python dictionaries of parameters there are case-insensitive; so are the
- * lookups here (the effective configuration already keeps one spelling per
- * name).
+ * build_recovery_params, _write_recovery_params, format_dsn, _pgpass_line)
+ * and validator.py (the recovery parameter table); reload_config and the
+ * utils.py value parsing it shares with this file are in
+ * pg_conf_classify.c (pg_conf_internal.h).  The Python dictionaries of
+ * parameters there are case-insensitive; so are the lookups here (the
+ * effective configuration already keeps one spelling per name).
  *
  * Deviations (also in pg_conf.h): Patroni drops parameters that its
  * per-version GUC table does not know ("Removing unexpected parameter")
@@ -37,6 +37,7 @@
 
 #include "config_schema.h"
 #include "json.h"
+#include "pg_conf_internal.h"
 #include "pg_data.h"
 #include "util.h"
 
@@ -45,7 +46,7 @@
 /* ------------------------------------------------------------------ helpers */
 
 /* The key of obj equal to name ignoring case, or NULL. */
-static const char *ci_key(json_object *obj, const char *name)
+const char *pgkeel_pgc_ci_key(json_object *obj, const char *name)
 {
 	if (!json_object_is_type(obj, json_type_object))
 		return NULL;
@@ -58,36 +59,36 @@ static const char *ci_key(json_object *obj, const char *name)
 	return NULL;
 }
 
-static bool ci_has(json_object *obj, const char *name)
+bool pgkeel_pgc_ci_has(json_object *obj, const char *name)
 {
-	return ci_key(obj, name) != NULL;
+	return pgkeel_pgc_ci_key(obj, name) != NULL;
 }
 
 /* The value under name ignoring case (NULL also for JSON null). */
-static json_object *ci_get(json_object *obj, const char *name)
+json_object *pgkeel_pgc_ci_get(json_object *obj, const char *name)
 {
-	const char *k = ci_key(obj, name);
+	const char *k = pgkeel_pgc_ci_key(obj, name);
 
 	return k != NULL ? json_object_object_get(obj, k) : NULL;
 }
 
-static void ci_del(json_object *obj, const char *name)
+void pgkeel_pgc_ci_del(json_object *obj, const char *name)
 {
 	const char *k;
 
-	while ((k = ci_key(obj, name)) != NULL)
+	while ((k = pgkeel_pgc_ci_key(obj, name)) != NULL)
 		json_object_object_del(obj, k);
 }
 
 /* Set name (this spelling) to v, replacing any other spelling; takes v. */
 static void ci_set(json_object *obj, const char *name, json_object *v)
 {
-	ci_del(obj, name);
+	pgkeel_pgc_ci_del(obj, name);
 	json_object_object_add(obj, name, v);
 }
 
 /* A deep copy (values owned by the copy). */
-static json_object *jdup(json_object *v)
+json_object *pgkeel_pgc_jdup(json_object *v)
 {
 	json_object *out = NULL;
 
@@ -150,318 +151,6 @@ static const char **sorted_keys(json_object *obj, size_t *n)
 	qsort(keys, i, sizeof(*keys), cmp_str);
 	*n = i;
 	return keys;
-}
-
-/* --------------------------------------------------------- Python numbers */
-
-static const char *skip_space(const char *s)
-{
-	while (*s != '\0' && isspace((unsigned char)*s))
-		s++;
-	return s;
-}
-
-/* str.strip(): a copy without leading and trailing whitespace. */
-static char *strip_dup(const char *s)
-{
-	const char *b = skip_space(s);
-	size_t n = strlen(b);
-
-	while (n > 0 && isspace((unsigned char)b[n - 1]))
-		n--;
-	return pgkeel_dup_bytes(b, n);
-}
-
-/*
- * Patroni's strtol(value, strict): the longest prefix matching its HEX, OCT
- * or DEC regex (in that order), on the stripped text.  *rest points into s.
- */
-static bool py_strtol(const char *s, double *val, const char **rest)
-{
-	const char *p = s;
-	bool neg = false;
-	const char *d;
-	long long v = 0;
-	int base;
-
-	if (*p == '+' || *p == '-')
-		neg = *p++ == '-';
-	if (p[0] == '0' && p[1] == 'x' && isxdigit((unsigned char)p[2])) {
-		base = 16;
-		d = p + 2;
-	} else if (p[0] == '0') {
-		base = 8;
-		d = p + 1;
-	} else if (p[0] >= '1' && p[0] <= '9') {
-		base = 10;
-		d = p;
-	} else {
-		return false;
-	}
-	for (;; d++) {
-		int digit;
-
-		if (base == 16 && isxdigit((unsigned char)*d))
-			digit = isdigit((unsigned char)*d) ? *d - '0'
-			                                   : tolower((unsigned char)*d) - 'a' + 10;
-		else if (base == 8 && *d >= '0' && *d <= '7')
-			digit = *d - '0';
-		else if (base == 10 && isdigit((unsigned char)*d))
-			digit = *d - '0';
-		else
-			break;
-		if (v > (LLONG_MAX - digit) / base)
-			v = LLONG_MAX; /* far beyond any parameter */
-		else
-			v = v * base + digit;
-	}
-	*val = neg ? -(double)v : (double)v;
-	*rest = d;
-	return true;
-}
-
-/* Patroni's strtod: regex ^[-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)? on the stripped text. */
-static bool py_strtod(const char *s, double *val, const char **rest)
-{
-	const char *p = s, *end;
-	size_t d1;
-	char *num;
-
-	if (*p == '+' || *p == '-')
-		p++;
-	for (d1 = 0; isdigit((unsigned char)p[d1]); d1++)
-		;
-	if (p[d1] == '.' && isdigit((unsigned char)p[d1 + 1])) {
-		end = p + d1 + 1;
-		while (isdigit((unsigned char)*end))
-			end++;
-	} else if (d1 > 0) {
-		end = p + d1;
-	} else {
-		return false;
-	}
-	if (*end == 'e' || *end == 'E') {
-		const char *e = end + 1;
-
-		if (*e == '+' || *e == '-')
-			e++;
-		if (isdigit((unsigned char)*e)) {
-			while (isdigit((unsigned char)*e))
-				e++;
-			end = e;
-		}
-	}
-	num = pgkeel_dup_bytes(s, (size_t)(end - s));
-	*val = strtod(num, NULL);
-	free(num);
-	*rest = end;
-	return true;
-}
-
-/* Python's round-half-even rint. */
-static double py_rint(double x)
-{
-	double t, diff;
-
-	if (!(x < 4e18 && x > -4e18))
-		return x;
-	t = (double)(long long)x; /* toward zero */
-	if (x < 0) {
-		if (t != x)
-			t -= 1; /* floor */
-	}
-	diff = x - t;
-	if (diff > 0.5)
-		return t + 1;
-	if (diff < 0.5)
-		return t;
-	return (long long)t % 2 == 0 ? t : t + 1;
-}
-
-struct unit_factor {
-	const char *unit;
-	double factor; /* in the base unit of its family */
-	const char *round_to;
-};
-
-/* Patroni's convert[base][unit] is factor(unit) / factor(base). */
-static const struct unit_factor mem_units[] = {
-    {"B", 1, NULL},
-    {"kB", 1024.0, "B"},
-    {"MB", 1024.0 * 1024, "kB"},
-    {"GB", 1024.0 * 1024 * 1024, "MB"},
-    {"TB", 1024.0 * 1024 * 1024 * 1024, "GB"},
-};
-/* in microseconds, so that every factor is exact and each quotient rounds once, as Python's */
-static const struct unit_factor time_units[] = {
-    {"us", 1, NULL},   {"ms", 1e3, "us"},   {"s", 1e6, "ms"},
-    {"min", 6e7, "s"}, {"h", 3.6e9, "min"}, {"d", 8.64e10, "h"},
-};
-
-static const struct unit_factor *unit_find(const struct unit_factor *tab, size_t n, const char *u)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(tab[i].unit, u) == 0)
-			return &tab[i];
-	return NULL;
-}
-
-/* value in `unit` expressed in base unit bu (B, kB, MB, ms, s, min) divided by base_value. */
-static bool convert_known(double value, const char *unit, const char *bu, double base_value,
-                          double *out)
-{
-	const struct unit_factor *tab = mem_units, *b, *u;
-	size_t n = PGKEEL_ARRAY_LEN(mem_units);
-
-	if (unit_find(tab, n, bu) == NULL) {
-		tab = time_units;
-		n = PGKEEL_ARRAY_LEN(time_units);
-	}
-	b = unit_find(tab, n, bu);
-	u = unit_find(tab, n, unit);
-	if (b == NULL || u == NULL ||
-	    (strcmp(bu, "us") == 0 || strcmp(bu, "h") == 0 || strcmp(bu, "d") == 0 ||
-	     strcmp(bu, "GB") == 0 || strcmp(bu, "TB") == 0))
-		return false; /* Patroni's table has no such base unit */
-	if (base_value == 0)
-		return false;
-	value *= (u->factor / b->factor) / base_value;
-	if (u->round_to != NULL) {
-		const struct unit_factor *r = unit_find(tab, n, u->round_to);
-		double mult = r->factor / b->factor;
-
-		value = py_rint(value / mult) * mult;
-	}
-	*out = value;
-	return true;
-}
-
-/*
- * Patroni's convert_to_base_unit: value in `unit` expressed in base_unit,
- * which may carry a multiplier ("8kB", "16MB").  False when not convertible.
- */
-static bool py_convert(double value, const char *unit, const char *base_unit, double *out)
-{
-	char *st;
-	const char *rest;
-	double bv = 1;
-	bool ok;
-
-	if (base_unit == NULL || base_unit[0] == '\0')
-		return false;
-	if (unit_find(mem_units, PGKEEL_ARRAY_LEN(mem_units), base_unit) != NULL ||
-	    unit_find(time_units, PGKEEL_ARRAY_LEN(time_units), base_unit) != NULL)
-		return convert_known(value, unit, base_unit, 1, out);
-	/* strtol(base_unit, strict=False): the number, or 1 and the whole (stripped) text */
-	st = strip_dup(base_unit);
-	if (!py_strtol(st, &bv, &rest)) {
-		bv = 1;
-		rest = st;
-	}
-	ok = convert_known(value, unit, rest, bv, out);
-	free(st);
-	return ok;
-}
-
-/* Patroni's parse_int(value, base_unit). */
-static bool py_parse_int(const char *value, const char *base_unit, double *out)
-{
-	char *s = strip_dup(value);
-	const char *rest = s;
-	double v;
-	bool ok = py_strtol(s, &v, &rest);
-	char *unit;
-
-	if ((!ok && rest[0] == '.') || (rest[0] == '.' || rest[0] == 'e' || rest[0] == 'E')) {
-		rest = s;
-		ok = py_strtod(s, &v, &rest);
-	}
-	if (!ok) {
-		free(s);
-		return false;
-	}
-	unit = strip_dup(rest);
-	free(s);
-	if (unit[0] == '\0') {
-		*out = py_rint(v);
-	} else if (py_convert(v, unit, base_unit, &v)) {
-		*out = py_rint(v);
-	} else {
-		ok = false;
-	}
-	free(unit);
-	return ok;
-}
-
-/* Patroni's parse_real(value, base_unit). */
-static bool py_parse_real(const char *value, const char *base_unit, double *out)
-{
-	char *s = strip_dup(value);
-	const char *rest;
-	double v;
-	char *unit;
-	bool ok;
-
-	if (!py_strtod(s, &v, &rest)) {
-		free(s);
-		return false;
-	}
-	unit = strip_dup(rest);
-	free(s);
-	ok = unit[0] == '\0' ? (*out = v, true) : py_convert(v, unit, base_unit, out);
-	free(unit);
-	return ok;
-}
-
-/* Patroni's parse_bool: 1 true, 0 false, -1 neither. */
-static int py_parse_bool(const char *s)
-{
-	static const char *const yes[] = {"on", "true", "yes", "1"};
-	static const char *const no[] = {"off", "false", "no", "0"};
-
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return 1;
-		if (strcasecmp(s, no[i]) == 0)
-			return 0;
-	}
-	return -1;
-}
-
-static bool str_equal_lower(const char *a, const char *b)
-{
-	return strcasecmp(a, b) == 0;
-}
-
-bool pgkeel_pg_value_equal(const char *vartype, const char *unit, const char *old_value,
-                           json_object *new_value)
-{
-	char *nv;
-	bool eq = false;
-	double a, b;
-
-	if (old_value == NULL || new_value == NULL)
-		return false;
-	if (unit != NULL && unit[0] == '\0')
-		unit = NULL;
-	nv = pgkeel_pg_value_text(new_value);
-	if (vartype == NULL)
-		vartype = "string";
-	if (strcmp(vartype, "bool") == 0) {
-		int x = py_parse_bool(old_value), y = py_parse_bool(nv);
-
-		eq = x >= 0 && y >= 0 && x == y;
-	} else if (strcmp(vartype, "integer") == 0) {
-		eq = py_parse_int(old_value, NULL, &a) && py_parse_int(nv, unit, &b) && a == b;
-	} else if (strcmp(vartype, "real") == 0) {
-		eq = py_parse_real(old_value, NULL, &a) && py_parse_real(nv, unit, &b) && a == b;
-	} else if (strcmp(vartype, "enum") == 0) {
-		eq = str_equal_lower(old_value, nv);
-	} else {
-		eq = strcmp(old_value, nv) == 0;
-	}
-	free(nv);
-	return eq;
 }
 
 /* ------------------------------------------------------------- slot names */
@@ -651,7 +340,7 @@ static char *recovery_value(int version, const char *name, json_object *value,
 	case RP_STRING:
 		return text;
 	case RP_BOOL:
-		if (py_parse_bool(text) >= 0)
+		if (pgkeel_pgc_py_parse_bool(text) >= 0)
 			return text;
 		pgkeel_diag_warning(diag,
 		                    "Removing bool parameter=%s from the config due to the invalid "
@@ -667,7 +356,7 @@ static char *recovery_value(int version, const char *name, json_object *value,
 		                    name, text);
 		break;
 	case RP_INTEGER:
-		if (!py_parse_int(text, "ms", &v)) {
+		if (!pgkeel_pgc_py_parse_int(text, "ms", &v)) {
 			pgkeel_diag_warning(
 			    diag,
 			    "Removing integer parameter=%s from the config due to the "
@@ -872,7 +561,7 @@ static bool split_listen(const char *listen, char **host, char **port)
 	h = colon != NULL ? pgkeel_dup_bytes(listen, (size_t)(colon - listen))
 	                  : pgkeel_strdup(listen);
 	if (colon != NULL) {
-		char *ps = strip_dup(colon + 1);
+		char *ps = pgkeel_pgc_strip_dup(colon + 1);
 		bool ok = pgkeel_parse_int64(ps, &pv);
 
 		free(ps);
@@ -891,7 +580,7 @@ static bool split_listen(const char *listen, char **host, char **port)
 			const char *comma = strchr(p, ',');
 			char *part = comma != NULL ? pgkeel_dup_bytes(p, (size_t)(comma - p))
 			                           : pgkeel_strdup(p);
-			char *s = strip_dup(part);
+			char *s = pgkeel_pgc_strip_dup(part);
 			size_t a = strspn(s, "[]"), e = strlen(s);
 
 			while (e > a && (s[e - 1] == '[' || s[e - 1] == ']'))
@@ -917,7 +606,7 @@ json_object *pgkeel_pg_server_params(const struct pgkeel_config *cfg,
                                      struct pgkeel_diag *diag)
 {
 	json_object *pg = pg_section(cfg);
-	json_object *params = jdup(pgkeel_json_path(pg, "parameters"));
+	json_object *params = pgkeel_pgc_jdup(pgkeel_json_path(pg, "parameters"));
 	const char *listen = str_or_null(pgkeel_json_path(pg, "listen"));
 	int ver = sit->server_version;
 	char *host = NULL, *port = NULL;
@@ -943,7 +632,7 @@ json_object *pgkeel_pg_server_params(const struct pgkeel_config *cfg,
 				ci_set(params, "synchronous_standby_names",
 				       json_object_new_string("*"));
 			else
-				ci_del(params, "synchronous_standby_names");
+				pgkeel_pgc_ci_del(params, "synchronous_standby_names");
 		} else {
 			ci_set(params, "synchronous_standby_names",
 			       json_object_new_string(sit->synchronous_standby_names));
@@ -952,7 +641,7 @@ json_object *pgkeel_pg_server_params(const struct pgkeel_config *cfg,
 
 	/* hot_standby <-> replica rename (exact value, as Patroni compares) */
 	{
-		const char *key = ci_key(params, "wal_level");
+		const char *key = pgkeel_pgc_ci_key(params, "wal_level");
 		const char *wl = key ? str_or_null(json_object_object_get(params, key)) : NULL;
 
 		if (wl != NULL && strcmp(wl, ver >= 90600 ? "hot_standby" : "replica") == 0)
@@ -963,15 +652,16 @@ json_object *pgkeel_pg_server_params(const struct pgkeel_config *cfg,
 
 	/* wal_keep_segments <-> wal_keep_size, assuming 16MB segments */
 	if (ver >= 130000) {
-		json_object *segs = ci_get(params, "wal_keep_segments");
-		bool had = ci_has(params, "wal_keep_segments");
+		json_object *segs = pgkeel_pgc_ci_get(params, "wal_keep_segments");
+		bool had = pgkeel_pgc_ci_has(params, "wal_keep_segments");
 
-		if (!ci_has(params, "wal_keep_size")) {
+		if (!pgkeel_pgc_ci_has(params, "wal_keep_size")) {
 			int64_t n = 8;
 			char *t = had ? pgkeel_pg_value_text(segs) : NULL;
 			double d;
 
-			if (t != NULL && py_parse_int(t, NULL, &d) && strchr(t, '.') == NULL)
+			if (t != NULL && pgkeel_pgc_py_parse_int(t, NULL, &d) &&
+			    strchr(t, '.') == NULL)
 				n = (int64_t)d;
 			else if (t != NULL)
 				pgkeel_diag_warning(
@@ -981,20 +671,20 @@ json_object *pgkeel_pg_server_params(const struct pgkeel_config *cfg,
 			json_object_object_add(params, "wal_keep_size", json_object_new_string(t));
 			free(t);
 		}
-		ci_del(params, "wal_keep_segments");
+		pgkeel_pgc_ci_del(params, "wal_keep_segments");
 	} else if (ver != 0) {
-		json_object *size = ci_get(params, "wal_keep_size");
-		char *t = ci_has(params, "wal_keep_size") ? pgkeel_pg_value_text(size)
-		                                          : pgkeel_strdup("128MB");
+		json_object *size = pgkeel_pgc_ci_get(params, "wal_keep_size");
+		char *t = pgkeel_pgc_ci_has(params, "wal_keep_size") ? pgkeel_pg_value_text(size)
+		                                                     : pgkeel_strdup("128MB");
 		double mb = 128;
 
-		if (!py_parse_int(t, "MB", &mb)) {
+		if (!pgkeel_pgc_py_parse_int(t, "MB", &mb)) {
 			pgkeel_diag_warning(diag, "wal_keep_size=%s is not a size, using 128MB", t);
 			mb = 128;
 		}
 		free(t);
-		ci_del(params, "wal_keep_size");
-		if (!ci_has(params, "wal_keep_segments"))
+		pgkeel_pgc_ci_del(params, "wal_keep_size");
+		if (!pgkeel_pgc_ci_has(params, "wal_keep_segments"))
 			json_object_object_add(params, "wal_keep_segments",
 			                       json_object_new_int64((int64_t)((mb + 8) / 16)));
 	}
@@ -1023,7 +713,7 @@ json_object *pgkeel_pg_server_params(const struct pgkeel_config *cfg,
 		static const char *const files[] = {"hba_file", "ident_file"};
 
 		for (size_t i = 0; i < 2; i++) {
-			const char *key = ci_key(params, files[i]);
+			const char *key = pgkeel_pgc_ci_key(params, files[i]);
 			char *t, *j;
 
 			if (key == NULL)
@@ -1052,7 +742,7 @@ static void put_param(struct pgkeel_sbuf *b, const char *name, const char *value
 	free(q);
 }
 
-static bool is_recovery_param(const char *name)
+bool pgkeel_pgc_is_recovery_param(const char *name)
 {
 	return recovery_param_find(name) != NULL;
 }
@@ -1074,7 +764,8 @@ static json_object *conninfo_params(const struct pgkeel_config *cfg,
 		{
 			if (v == NULL)
 				continue;
-			json_object_object_add(c, strcmp(k, "username") == 0 ? "user" : k, jdup(v));
+			json_object_object_add(c, strcmp(k, "username") == 0 ? "user" : k,
+			                       pgkeel_pgc_jdup(v));
 		}
 	}
 	json_object_object_add(c, "application_name",
@@ -1088,7 +779,7 @@ static json_object *conninfo_params(const struct pgkeel_config *cfg,
 	if (sit->server_version >= 130000 && !json_object_object_get_ex(c, "channel_binding", NULL))
 		json_object_object_add(c, "channel_binding", json_object_new_string("prefer"));
 	if (pgkeel_json_truthy(krb))
-		json_object_object_add(c, "krbsrvname", jdup(krb));
+		json_object_object_add(c, "krbsrvname", pgkeel_pgc_jdup(krb));
 	json_object_object_del(c, "dbname");
 	return c;
 }
@@ -1156,23 +847,23 @@ static json_object *build_recovery(const struct pgkeel_config *cfg,
 
 	json_object_object_foreach(params, pk, pv)
 	{
-		if (is_recovery_param(pk))
-			json_object_object_add(rc, pk, jdup(pv));
+		if (pgkeel_pgc_is_recovery_param(pk))
+			json_object_object_add(rc, pk, pgkeel_pgc_jdup(pv));
 	}
 	if (json_object_object_length(rc) == 0) {
 		json_object *conf = pgkeel_json_path(pg, "recovery_conf");
 
 		json_object_put(rc);
-		rc = json_object_is_type(conf, json_type_object) ? jdup(conf)
+		rc = json_object_is_type(conf, json_type_object) ? pgkeel_pgc_jdup(conf)
 		                                                 : json_object_new_object();
 	}
 	if (json_object_object_length(rc) > 0) {
 		const char *good = ver < 120000 ? "trigger_file" : "promote_trigger_file";
 		const char *wrong = ver >= 120000 ? "trigger_file" : "promote_trigger_file";
-		json_object *v = jdup(ci_get(rc, wrong));
+		json_object *v = pgkeel_pgc_jdup(pgkeel_pgc_ci_get(rc, wrong));
 
-		ci_del(rc, wrong);
-		if (!ci_has(rc, good) && pgkeel_json_truthy(v))
+		pgkeel_pgc_ci_del(rc, wrong);
+		if (!pgkeel_pgc_ci_has(rc, good) && pgkeel_json_truthy(v))
 			json_object_object_add(rc, good, v);
 		else
 			json_object_put(v);
@@ -1183,7 +874,7 @@ static json_object *build_recovery(const struct pgkeel_config *cfg,
 		    strcasecmp(rk, "primary_conninfo") == 0 ||
 		    strcasecmp(rk, "primary_slot_name") == 0)
 			continue;
-		ci_set(rp, rk, jdup(rv));
+		ci_set(rp, rk, pgkeel_pgc_jdup(rv));
 	}
 	json_object_put(rc);
 	ci_set(rp, "standby_mode", json_object_new_string("on"));
@@ -1211,7 +902,7 @@ static json_object *build_recovery(const struct pgkeel_config *cfg,
 			    pgkeel_json_path(cfg->effective, "standby_cluster"), sc[i]);
 
 			if (pgkeel_json_truthy(v))
-				ci_set(rp, sc[i], jdup(v));
+				ci_set(rp, sc[i], pgkeel_pgc_jdup(v));
 		}
 	}
 	return rp;
@@ -1225,24 +916,27 @@ static void write_recovery(struct pgkeel_sbuf *b, json_object *rp, int ver, cons
 	const char **keys;
 
 	if (ver >= 90500) {
-		json_object *pat = jdup(ci_get(rp, "pause_at_recovery_target"));
-		bool had = ci_has(rp, "pause_at_recovery_target");
+		json_object *pat =
+		    pgkeel_pgc_jdup(pgkeel_pgc_ci_get(rp, "pause_at_recovery_target"));
+		bool had = pgkeel_pgc_ci_has(rp, "pause_at_recovery_target");
 		char *t = had ? pgkeel_pg_value_text(pat) : pgkeel_strdup("None");
-		int bv = py_parse_bool(t);
+		int bv = pgkeel_pgc_py_parse_bool(t);
 
-		ci_del(rp, "pause_at_recovery_target");
-		if (bv >= 0 && !ci_has(rp, "recovery_target_action"))
+		pgkeel_pgc_ci_del(rp, "pause_at_recovery_target");
+		if (bv >= 0 && !pgkeel_pgc_ci_has(rp, "recovery_target_action"))
 			json_object_object_add(rp, "recovery_target_action",
 			                       json_object_new_string(bv ? "pause" : "promote"));
 		free(t);
 		json_object_put(pat);
 	} else {
-		bool had = ci_has(rp, "recovery_target_action");
-		char *t = had ? pgkeel_pg_value_text(ci_get(rp, "recovery_target_action"))
-		              : pgkeel_strdup("None");
+		bool had = pgkeel_pgc_ci_has(rp, "recovery_target_action");
+		char *t =
+		    had ? pgkeel_pg_value_text(pgkeel_pgc_ci_get(rp, "recovery_target_action"))
+		        : pgkeel_strdup("None");
 
-		ci_del(rp, "recovery_target_action");
-		if (strcasecmp(t, "promote") == 0 && !ci_has(rp, "pause_at_recovery_target"))
+		pgkeel_pgc_ci_del(rp, "recovery_target_action");
+		if (strcasecmp(t, "promote") == 0 &&
+		    !pgkeel_pgc_ci_has(rp, "pause_at_recovery_target"))
 			json_object_object_add(rp, "pause_at_recovery_target",
 			                       json_object_new_string("false"));
 		free(t);
@@ -1310,13 +1004,13 @@ static bool replica_rule(const struct pgkeel_pg_situation *sit, json_object *con
 
 		if (sit->server_version < map[i].min_version)
 			continue;
-		if (!ci_has(conf, map[i].name)) {
+		if (!pgkeel_pgc_ci_has(conf, map[i].name)) {
 			pgkeel_diag_error(diag, "%s is not set, cannot apply the replica rule",
 			                  map[i].name);
 			return false;
 		}
-		t = pgkeel_pg_value_text(ci_get(conf, map[i].name));
-		ok = py_parse_int(t, NULL, &v);
+		t = pgkeel_pg_value_text(pgkeel_pgc_ci_get(conf, map[i].name));
+		ok = pgkeel_pgc_py_parse_int(t, NULL, &v);
 		if (!ok) {
 			pgkeel_diag_error(diag, "%s=%s is not an integer", map[i].name, t);
 			free(t);
@@ -1355,11 +1049,11 @@ static char *lines_file(json_object *lines)
 /* hba_file / ident_file of params unless it is the default path (Patroni's self.hba_file). */
 static bool file_overridden(json_object *params, const char *name, const char *def)
 {
-	json_object *v = ci_get(params, name);
+	json_object *v = pgkeel_pgc_ci_get(params, name);
 	char *t;
 	bool over;
 
-	if (!ci_has(params, name) || !pgkeel_json_truthy(v))
+	if (!pgkeel_pgc_ci_has(params, name) || !pgkeel_json_truthy(v))
 		return false;
 	t = pgkeel_pg_value_text(v);
 	over = strcmp(t, def) != 0;
@@ -1415,7 +1109,7 @@ bool pgkeel_pg_render(const struct pgkeel_config *cfg, const struct pgkeel_pg_si
 		free(home);
 	}
 
-	conf = jdup(params);
+	conf = pgkeel_pgc_jdup(params);
 	if (sit->controldata != NULL && sit->role != PGKEEL_PG_PRIMARY &&
 	    !replica_rule(sit, conf, &out->pending_restart, diag)) {
 		json_object_put(conf);
@@ -1445,26 +1139,27 @@ bool pgkeel_pg_render(const struct pgkeel_config *cfg, const struct pgkeel_pg_si
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_object_get(conf, keys[i]);
 
-		if (v == NULL || (strchr(keys[i], '.') == NULL && is_recovery_param(keys[i])))
+		if (v == NULL ||
+		    (strchr(keys[i], '.') == NULL && pgkeel_pgc_is_recovery_param(keys[i])))
 			continue;
 		t = pgkeel_pg_value_text(v);
 		put_param(&b, keys[i], t);
 		free(t);
 	}
 	free(keys);
-	if (!ci_has(params, "hba_file"))
+	if (!pgkeel_pgc_ci_has(params, "hba_file"))
 		put_param(&b, "hba_file", hba_path);
-	if (!ci_has(params, "ident_file"))
+	if (!pgkeel_pgc_ci_has(params, "ident_file"))
 		put_param(&b, "ident_file", ident_path);
 	if (sit->recovery) {
 		json_object *rp = build_recovery(cfg, sit, params);
 
 		if (ver >= 120000) {
-			char *sm = pgkeel_pg_value_text(ci_get(rp, "standby_mode"));
+			char *sm = pgkeel_pg_value_text(pgkeel_pgc_ci_get(rp, "standby_mode"));
 
-			out->standby_signal = py_parse_bool(sm) == 1;
+			out->standby_signal = pgkeel_pgc_py_parse_bool(sm) == 1;
 			free(sm);
-			ci_del(rp, "standby_mode");
+			pgkeel_pgc_ci_del(rp, "standby_mode");
 			pgkeel_sbuf_puts(&b, "\n# recovery.conf\n");
 			write_recovery(&b, rp, ver, out->pgpass_path, out, diag);
 		} else {
@@ -1502,9 +1197,9 @@ bool pgkeel_pg_render(const struct pgkeel_config *cfg, const struct pgkeel_pg_si
 		const char *name = pgkeel_controlled_params[i].name;
 
 		if (strcmp(name, "wal_keep_segments") == 0 || strcmp(name, "wal_keep_size") == 0 ||
-		    !ci_has(conf, name))
+		    !pgkeel_pgc_ci_has(conf, name))
 			continue;
-		t = pgkeel_pg_value_text(ci_get(conf, name));
+		t = pgkeel_pg_value_text(pgkeel_pgc_ci_get(conf, name));
 		argv_push(out, pgkeel_asprintf("--%s=%s", name, t));
 		free(t);
 	}
@@ -1638,205 +1333,4 @@ bool pgkeel_pg_pgpass_write(const char *path, const char *content, bool *dir_wor
                             char *err, size_t errlen)
 {
 	return pgkeel_pg_file_write(path, content, 0600, dir_world_writable, err, errlen);
-}
-
-/* ------------------------------------------------------------ classification */
-
-static void change_add(struct pgkeel_pg_changes *c, const char *name, const char *old_value,
-                       const char *new_value, bool restart)
-{
-	struct pgkeel_pg_change *ch;
-	char *line;
-
-	c->v = pgkeel_xreallocarray(c->v, c->n + 1, sizeof(*c->v));
-	ch = &c->v[c->n++];
-	ch->name = pgkeel_strdup(name);
-	ch->old_value = pgkeel_strdup(old_value);
-	ch->new_value = pgkeel_strdup(new_value);
-	ch->restart = restart;
-	line = pgkeel_asprintf("Changed %s from %s to %s%s", name, old_value, new_value,
-	                       restart ? " (restart might be required)" : "");
-	json_object_array_add(c->log_lines, json_object_new_string(line));
-	free(line);
-}
-
-static const struct pgkeel_pg_conf_setting *row_find(const struct pgkeel_pg_conf_setting *rows,
-                                                     size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (rows[i].name != NULL && strcasecmp(rows[i].name, name) == 0)
-			return &rows[i];
-	return NULL;
-}
-
-static bool parse_int_text(const char *s, const char *unit, double *out)
-{
-	return s != NULL && py_parse_int(s, unit != NULL && unit[0] != '\0' ? unit : NULL, out);
-}
-
-/*
- * _handle_wal_buffers: -1 means the default computed from shared_buffers
- * and the segment size; a wanted value equal to the running one is no change.
- */
-static void handle_wal_buffers(const struct pgkeel_pg_conf_setting *rows, size_t nrows,
-                               json_object *changes)
-{
-	const struct pgkeel_pg_conf_setting *bs = row_find(rows, nrows, "wal_block_size");
-	const struct pgkeel_pg_conf_setting *ss = row_find(rows, nrows, "wal_segment_size");
-	const struct pgkeel_pg_conf_setting *sb = row_find(rows, nrows, "shared_buffers");
-	const struct pgkeel_pg_conf_setting *wb = row_find(rows, nrows, "wal_buffers");
-	double block, seg, seg_unit = 1, shared, def, nv, ov;
-	json_object *want;
-	char *t;
-	bool ok;
-
-	if (bs == NULL || ss == NULL || sb == NULL || wb == NULL || wb->setting == NULL ||
-	    !parse_int_text(bs->setting, NULL, &block) || block == 0 ||
-	    !parse_int_text(ss->setting, NULL, &seg) || !parse_int_text(sb->setting, NULL, &shared))
-		return;
-	if (ss->unit != NULL && isdigit((unsigned char)ss->unit[0]) &&
-	    !parse_int_text(ss->unit, "B", &seg_unit))
-		return;
-	seg = seg * seg_unit / block;
-	def = shared / 32 > 8 ? shared / 32 : 8;
-	if (seg < def)
-		def = seg;
-	want = ci_get(changes, "wal_buffers");
-	t = pgkeel_json_truthy(want) ? pgkeel_pg_value_text(want) : pgkeel_strdup("-1");
-	if (strcmp(t, "-1") == 0) {
-		nv = def;
-		ok = true;
-	} else {
-		ok = parse_int_text(t, wb->unit, &nv);
-	}
-	free(t);
-	if (strcmp(wb->setting, "-1") == 0)
-		ov = def;
-	else if (!parse_int_text(wb->setting, wb->unit, &ov))
-		return;
-	if (ok && nv == ov)
-		ci_del(changes, "wal_buffers");
-}
-
-void pgkeel_pg_classify(json_object *wanted, json_object *previous,
-                        const struct pgkeel_pg_conf_setting *rows, size_t nrows,
-                        bool use_unix_socket, struct pgkeel_pg_changes *out)
-{
-	json_object *changes = json_object_new_object();
-
-	memset(out, 0, sizeof(*out));
-	out->log_lines = json_object_new_array();
-	out->warnings = json_object_new_array();
-	out->removed = json_object_new_array();
-
-	json_object_object_foreach(wanted, wk, wv)
-	{
-		if (!is_recovery_param(wk))
-			json_object_object_add(changes, wk, jdup(wv));
-	}
-	if (json_object_is_type(previous, json_type_object)) {
-		json_object_object_foreach(previous, pk, pv)
-		{
-			(void)pv;
-			if (!ci_has(changes, pk) && !is_recovery_param(pk))
-				json_object_object_add(changes, pk, NULL);
-		}
-	}
-	if (json_object_object_length(changes) == 0)
-		goto done;
-	if (ci_has(changes, "wal_buffers"))
-		handle_wal_buffers(rows, nrows, changes);
-
-	for (size_t i = 0; i < nrows; i++) {
-		const struct pgkeel_pg_conf_setting *r = &rows[i];
-		const char *key;
-		json_object *nv;
-		char *nt;
-		bool restart;
-
-		if (r->name == NULL || (r->context != NULL && strcmp(r->context, "internal") == 0))
-			continue;
-		key = ci_key(changes, r->name);
-		if (key == NULL)
-			continue;
-		nv = json_object_get(json_object_object_get(changes, key));
-		json_object_object_del(changes, key);
-		if (nv != NULL && pgkeel_pg_value_equal(r->vartype, r->unit, r->setting, nv)) {
-			json_object_put(nv);
-			continue;
-		}
-		nt = pgkeel_pg_value_text(nv);
-		json_object_put(nv);
-		restart = r->context != NULL && strcmp(r->context, "postmaster") == 0;
-		out->changed = true;
-		if (restart) {
-			out->pending_restart = true;
-			if ((use_unix_socket && strcmp(r->name, "unix_socket_directories") == 0) ||
-			    strcmp(r->name, "listen_addresses") == 0 ||
-			    strcmp(r->name, "port") == 0)
-				out->local_address_changed = true;
-		}
-		change_add(out, r->name, r->setting ? r->setting : "None", nt, restart);
-		free(nt);
-	}
-
-	/* not in pg_settings: custom (dotted) parameters, or invalid ones */
-	{
-		size_t n = (size_t)json_object_object_length(changes), i = 0;
-		const char **keys = pgkeel_xcalloc(n + 1, sizeof(*keys));
-
-		json_object_object_foreach(changes, ck, cv)
-		{
-			(void)cv;
-			keys[i++] = ck;
-		}
-		for (i = 0; i < n; i++) {
-			const char *param = keys[i];
-			json_object *value = json_object_object_get(changes, param);
-			bool is_removed = value == NULL; /* removed, or wanted as null */
-
-			if (strchr(param, '.') != NULL) {
-				json_object *old = ci_get(previous, param);
-				char *vt = is_removed ? pgkeel_strdup("None")
-				                      : pgkeel_pg_value_text(value);
-				char *ot = ci_has(previous, param) ? pgkeel_pg_value_text(old)
-				                                   : pgkeel_strdup("None");
-
-				if (is_removed || !ci_has(previous, param) || strcmp(vt, ot) != 0) {
-					change_add(out, param, ot, vt, false);
-					out->changed = true;
-				}
-				free(vt);
-				free(ot);
-			} else if (ci_has(wanted, param)) {
-				char *w = pgkeel_asprintf(
-				    "Removing invalid parameter `%s` from postgresql.parameters",
-				    param);
-
-				json_object_array_add(out->warnings, json_object_new_string(w));
-				free(w);
-				json_object_array_add(out->removed, json_object_new_string(param));
-				ci_del(wanted, param);
-			}
-		}
-		free(keys);
-	}
-done:
-	json_object_put(changes);
-}
-
-void pgkeel_pg_changes_clear(struct pgkeel_pg_changes *c)
-{
-	if (c == NULL)
-		return;
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->v[i].name);
-		free(c->v[i].old_value);
-		free(c->v[i].new_value);
-	}
-	free(c->v);
-	json_object_put(c->log_lines);
-	json_object_put(c->warnings);
-	json_object_put(c->removed);
-	memset(c, 0, sizeof(*c));
 }
