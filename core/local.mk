@@ -9,6 +9,7 @@ core_libpgkeelcore_la_SOURCES = \
 	core/config_env.c \
 	core/config_check.c \
 	core/config.c core/config.h \
+	core/config_effective.c core/config_internal.h \
 	core/log.c core/log.h \
 	core/host.c core/host.h \
 	core/dcs_loader.c core/dcs_loader.h \
