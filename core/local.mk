@@ -25,6 +25,7 @@ core_libpgkeelcore_la_SOURCES = \
 	core/pg_bootstrap.c core/pg_bootstrap.h \
 	core/pg_replica.c \
 	core/pg_ctl.c core/pg_ctl.h \
+	core/pg_demote.c core/pg_demote.h \
 	core/pg_slots.c core/pg_slots.h \
 	core/pg_callbacks.c core/pg_callbacks.h \
 	core/pg_rewind.c core/pg_rewind.h

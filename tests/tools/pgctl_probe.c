@@ -34,6 +34,12 @@
  *   pending MS                 names with pending_restart (pg_query)
  *   close                      close the pg_query connection
  *   reason PID TEXT            pgkeel_pgctl_log_reason on TEXT (\n for newlines)
+ *   demote MODE CKPT_MS STOP_MS READY_MS [HOST PORT]
+ *                              pgkeel_demote (core/pg_demote.c): deadlines from now,
+ *                              upstream HOST:PORT (none without)
+ *   demote-stop MODE CKPT_MS STOP_MS    pgkeel_demote_stop
+ *   demote-start MODE READY_MS [HOST PORT]  pgkeel_demote_start
+ *   follow STOP_MS READY_MS [HOST PORT] pgkeel_demote_follow
  *   quit                       exit, leaving PostgreSQL as it is
  */
 #include "autoconf.h"
@@ -55,6 +61,7 @@
 #include "config.h"
 #include "pg_conf.h"
 #include "pg_ctl.h"
+#include "pg_demote.h"
 #include "pg_query.h"
 #include "util.h"
 
@@ -249,6 +256,85 @@ static bool role_arg(const char *s, enum pgkeel_pgctl_role *out)
 	return true;
 }
 
+static void demote_json(json_object *o, const struct pgkeel_demote_result *r)
+{
+	json_object_object_add(o, "checkpoint_ok", json_object_new_boolean(r->checkpoint_ok));
+	json_object_object_add(o, "result",
+	                       json_object_new_string(pgkeel_pgctl_stop_result_name(r->stop)));
+	json_object_object_add(o, "started", json_object_new_boolean(r->started));
+	json_object_object_add(o, "reloaded", json_object_new_boolean(r->reloaded));
+	json_object_object_add(o, "restarted", json_object_new_boolean(r->restarted));
+	json_object_object_add(o, "demote_err", json_object_new_string(r->err));
+}
+
+/* demote / demote-stop / demote-start / follow */
+static bool cmd_demote(struct probe *p, int argc, char **argv, int64_t start, json_object *o,
+                       char *err, size_t errlen)
+{
+	const char *cmd = argv[0];
+	enum pgkeel_demote_mode mode = PGKEEL_DEMOTE_GRACEFUL;
+	struct pgkeel_demote_opts opts;
+	struct pgkeel_demote_result r;
+	struct pgkeel_pg_upstream up;
+	int64_t ms[3] = {0, 0, 0};
+	int nms, first, host_at;
+	bool ok;
+
+	first = strcmp(cmd, "follow") == 0 ? 1 : 2;
+	if (strcmp(cmd, "demote") == 0)
+		nms = 3;
+	else if (strcmp(cmd, "demote-start") == 0)
+		nms = 1;
+	else
+		nms = 2;
+	host_at = first + nms;
+	if (p->cfg == NULL || argc < host_at || (argc != host_at && argc != host_at + 2) ||
+	    (first == 2 && !pgkeel_demote_mode_parse(argv[1], &mode))) {
+		(void)pgkeel_fmt(err, errlen, "bad arguments (or no --config)");
+		return false;
+	}
+	for (int i = 0; i < nms; i++) {
+		ms[i] = int_arg(argv[first + i]);
+		if (ms[i] < 0) {
+			(void)pgkeel_fmt(err, errlen, "bad deadline");
+			return false;
+		}
+	}
+	memset(&opts, 0, sizeof(opts));
+	memset(&up, 0, sizeof(up));
+	opts.cfg = p->cfg;
+	opts.ctl = p->ctl;
+	opts.pg = p->pg;
+	if (argc == host_at + 2) {
+		up.host = argv[host_at];
+		up.port = argv[host_at + 1];
+		opts.upstream = &up;
+	}
+	if (strcmp(cmd, "demote") == 0) {
+		opts.checkpoint_deadline_ms = start + ms[0];
+		opts.stop_deadline_ms = start + ms[1];
+		opts.ready_deadline_ms = start + ms[2];
+		ok = pgkeel_demote(mode, &opts, &r);
+	} else if (strcmp(cmd, "demote-stop") == 0) {
+		opts.checkpoint_deadline_ms = start + ms[0];
+		opts.stop_deadline_ms = start + ms[1];
+		ok = pgkeel_demote_stop(mode, &opts, &r);
+	} else if (strcmp(cmd, "demote-start") == 0) {
+		memset(&r, 0, sizeof(r));
+		opts.ready_deadline_ms = start + ms[0];
+		ok = pgkeel_demote_start(mode, &opts, &r);
+	} else {
+		opts.checkpoint_deadline_ms = start + 5000;
+		opts.stop_deadline_ms = start + ms[0];
+		opts.ready_deadline_ms = start + ms[1];
+		ok = pgkeel_demote_follow(&opts, &r);
+	}
+	demote_json(o, &r);
+	if (!ok)
+		(void)pgkeel_fmt(err, errlen, "%s", r.err);
+	return ok;
+}
+
 static void run_command(struct probe *p, char *line)
 {
 	char copy[4096], err[1024] = "";
@@ -392,6 +478,9 @@ static void run_command(struct probe *p, char *line)
 			json_object_object_add(o, "names", names);
 			pgkeel_pg_settings_free(s);
 		}
+	} else if (strcmp(cmd, "demote") == 0 || strcmp(cmd, "demote-stop") == 0 ||
+	           strcmp(cmd, "demote-start") == 0 || strcmp(cmd, "follow") == 0) {
+		ok = cmd_demote(p, argc, argv, start, o, err, sizeof(err));
 	} else if (strcmp(cmd, "close") == 0) {
 		pgkeel_pg_close(p->pg);
 	} else if (strcmp(cmd, "reason") == 0 && argc >= 2) {
