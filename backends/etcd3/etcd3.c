@@ -272,6 +272,34 @@ static enum pgkeel_dcs_status txn(struct pgkeel_dcs *d, char *body, int64_t dead
 	return txn_ex(d, body, deadline_ms, succeeded, nested, revision, NULL, err);
 }
 
+/*
+ * The leader-key txns, bound to our lease: create-if-absent (acquire) or
+ * Patroni >= 3.0.3's rebind.  When etcd no longer knows the lease (it
+ * expired), grant a new one and try once more.
+ */
+static enum pgkeel_dcs_status leader_txn(struct pgkeel_dcs *d, bool rebind, int64_t deadline_ms,
+                                         bool *succeeded, bool *nested, struct pgkeel_err *err)
+{
+	char *key = key_of(d, "leader");
+	enum pgkeel_dcs_status st;
+
+	for (int attempt = 0;; attempt++) {
+		bool lease_gone = false;
+		char *body = rebind ? e3_req_txn_leader_rebind(key, d->name, d->lease)
+		                    : e3_req_txn_create(key, d->name, strlen(d->name), d->lease);
+
+		st = txn_ex(d, body, deadline_ms, succeeded, nested, NULL, &lease_gone, err);
+		if (!lease_gone || attempt > 0)
+			break;
+		d->lease = 0;
+		st = ensure_lease(d, true, deadline_ms, err);
+		if (st != PGKEEL_DCS_OK)
+			break;
+	}
+	free(key);
+	return st;
+}
+
 static enum pgkeel_dcs_status delete_range(struct pgkeel_dcs *d, const char *key,
                                            const char *range_end, int64_t deadline_ms,
                                            struct pgkeel_err *err)
@@ -483,7 +511,6 @@ static void remember_leader(struct pgkeel_dcs *d)
 static enum pgkeel_dcs_status e3_acquire(struct pgkeel_dcs *d, int64_t deadline_ms,
                                          struct pgkeel_dcs_lease *lease, struct pgkeel_err *err)
 {
-	char *key;
 	bool succeeded = false;
 	enum pgkeel_dcs_status st;
 
@@ -492,21 +519,7 @@ static enum pgkeel_dcs_status e3_acquire(struct pgkeel_dcs *d, int64_t deadline_
 	st = ensure_lease(d, false, deadline_ms, err);
 	if (st != PGKEEL_DCS_OK)
 		return st;
-	key = key_of(d, "leader");
-	for (int attempt = 0;; attempt++) {
-		bool lease_gone = false;
-
-		st = txn_ex(d, e3_req_txn_create(key, d->name, strlen(d->name), d->lease),
-		            deadline_ms, &succeeded, NULL, NULL, &lease_gone, err);
-		if (!lease_gone || attempt > 0)
-			break;
-		/* etcd forgot our lease (it expired): one more try with a new one */
-		d->lease = 0;
-		st = ensure_lease(d, true, deadline_ms, err);
-		if (st != PGKEEL_DCS_OK)
-			break;
-	}
-	free(key);
+	st = leader_txn(d, false, deadline_ms, &succeeded, NULL, err);
 	if (st != PGKEEL_DCS_OK)
 		return st;
 	if (!succeeded) {
@@ -544,22 +557,9 @@ static enum pgkeel_dcs_status e3_update_leader(struct pgkeel_dcs *d,
 	if (!d->have_leader || d->leader_value == NULL || strcmp(d->leader_value, d->name) != 0 ||
 	    d->leader_lease != d->lease) {
 		/* rebind to our current lease, but only a key that is ours or absent */
-		char *key = key_of(d, "leader");
 		bool succeeded = false, nested = false;
 
-		for (int attempt = 0;; attempt++) {
-			bool lease_gone = false;
-
-			st = txn_ex(d, e3_req_txn_leader_rebind(key, d->name, d->lease), deadline_ms,
-			            &succeeded, &nested, NULL, &lease_gone, err);
-			if (!lease_gone || attempt > 0)
-				break;
-			d->lease = 0;
-			st = ensure_lease(d, true, deadline_ms, err);
-			if (st != PGKEEL_DCS_OK)
-				break;
-		}
-		free(key);
+		st = leader_txn(d, true, deadline_ms, &succeeded, &nested, err);
 		if (st != PGKEEL_DCS_OK)
 			return st;
 		if (!succeeded && !nested) {
