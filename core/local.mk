@@ -28,7 +28,8 @@ core_libpgkeelcore_la_SOURCES = \
 	core/pg_demote.c core/pg_demote.h \
 	core/pg_slots.c core/pg_slots.h \
 	core/pg_callbacks.c core/pg_callbacks.h \
-	core/pg_rewind.c core/pg_rewind.h
+	core/pg_rewind.c core/pg_rewind.h \
+	core/pg_manager.c core/pg_manager.h
 core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) \
 	$(LIBPQ_CFLAGS)
 core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_LIBS) -lpthread

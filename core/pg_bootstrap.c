@@ -691,7 +691,7 @@ static json_object *local_record(const struct pgkeel_config *cfg)
 	return r;
 }
 
-static struct pgkeel_pg *own_connection(const struct pgkeel_config *cfg)
+struct pgkeel_pg *pgkeel_pg_local_connection(const struct pgkeel_config *cfg)
 {
 	json_object *r = local_record(cfg);
 	struct pgkeel_pg_params p;
@@ -759,7 +759,7 @@ struct pgkeel_pg_task *pgkeel_pg_post_bootstrap_start(const struct pgkeel_pg_boo
 	if (opts->pg != NULL) {
 		t->pg = opts->pg;
 	} else {
-		t->pg = own_connection(opts->cfg);
+		t->pg = pgkeel_pg_local_connection(opts->cfg);
 		t->own_pg = true;
 	}
 	if (pgkeel_pgt_jstr(pgkeel_pgt_jget(su, "username")) != NULL &&

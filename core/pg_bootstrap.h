@@ -285,4 +285,11 @@ bool pgkeel_pg_remove_data_dir(const char *data_dir, char *err, size_t errlen) P
 void pgkeel_pg_local_address(const struct pgkeel_config *cfg, bool replication, char **host,
                              char **port);
 
+/*
+ * A handle (not connected yet) for Patroni's local connection: the local
+ * address above, the superuser's credentials from postgresql.authentication
+ * (and its extra libpq keys: sslmode...), the configured database.
+ */
+struct pgkeel_pg *pgkeel_pg_local_connection(const struct pgkeel_config *cfg);
+
 #endif

@@ -72,6 +72,12 @@ tests_tools_pgctl_probe_SOURCES = tests/tools/pgctl_probe.c
 tests_tools_pgctl_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS)
 tests_tools_pgctl_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS) $(LIBPQ_LIBS)
 
+# pgm_probe: drive core/pg_manager.c (tests/integration/test_pg_manager.py).
+check_PROGRAMS += tests/tools/pgm_probe
+tests_tools_pgm_probe_SOURCES = tests/tools/pgm_probe.c
+tests_tools_pgm_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS)
+tests_tools_pgm_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS) $(LIBPQ_LIBS)
+
 if HAVE_CMOCKA
 UNIT_CC_FLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(YAML_CFLAGS) \
 	-DTEST_SRCDIR='"$(abs_top_srcdir)"' -DTEST_BUILDDIR='"$(abs_top_builddir)"'
