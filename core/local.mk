@@ -27,9 +27,12 @@ core_libpgkeelcore_la_SOURCES = \
 	core/pg_ctl.c core/pg_ctl.h \
 	core/pg_demote.c core/pg_demote.h \
 	core/pg_slots.c core/pg_slots.h \
+	core/pg_slots_copy.c core/pg_slots_copy.h \
 	core/pg_callbacks.c core/pg_callbacks.h \
 	core/pg_rewind.c core/pg_rewind.h \
-	core/pg_manager.c core/pg_manager.h
+	core/pg_manager.c core/pg_manager.h \
+	core/dcs_client.c core/dcs_client.h \
+	core/member.c core/member.h
 core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) \
 	$(LIBPQ_CFLAGS)
 core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_LIBS) -lpthread

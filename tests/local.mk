@@ -116,6 +116,12 @@ tests_unit_test_pg_conf_SOURCES = tests/unit/test_pg_conf.c
 tests_unit_test_pg_conf_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_pg_conf_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_pg_conf
+
+check_PROGRAMS += tests/unit/test_member
+tests_unit_test_member_SOURCES = tests/unit/test_member.c
+tests_unit_test_member_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_member_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_member
 # core/pg_slots.c (desired slots, ignore_slots, plan) and core/pg_callbacks.c.
 check_PROGRAMS += tests/unit/test_pg_slots tests/unit/test_pg_callbacks
 tests_unit_test_pg_slots_SOURCES = tests/unit/test_pg_slots.c
