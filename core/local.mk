@@ -32,7 +32,8 @@ core_libpgkeelcore_la_SOURCES = \
 	core/pg_rewind.c core/pg_rewind.h \
 	core/pg_manager.c core/pg_manager.h \
 	core/dcs_client.c core/dcs_client.h \
-	core/member.c core/member.h
+	core/member.c core/member.h \
+	core/history.c core/history.h
 core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) \
 	$(LIBPQ_CFLAGS)
 core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_LIBS) -lpthread

@@ -122,6 +122,12 @@ tests_unit_test_member_SOURCES = tests/unit/test_member.c
 tests_unit_test_member_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_member_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_member
+
+check_PROGRAMS += tests/unit/test_history
+tests_unit_test_history_SOURCES = tests/unit/test_history.c
+tests_unit_test_history_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_history_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_history
 # core/pg_slots.c (desired slots, ignore_slots, plan) and core/pg_callbacks.c.
 check_PROGRAMS += tests/unit/test_pg_slots tests/unit/test_pg_callbacks
 tests_unit_test_pg_slots_SOURCES = tests/unit/test_pg_slots.c
