@@ -52,6 +52,8 @@ struct pgkeel_pgm {
 	struct pgkeel_pgctl_status ctl_snap; /* the worker's last view of pg_ctl */
 	bool have_result;
 	struct pgkeel_pgm_result result;
+	bool have_stopped;         /* a stop inside an action completed (one-shot) */
+	int64_t stopped_checkpoint; /* its shutdown checkpoint LSN; -1 unknown */
 
 	/* what the loop caches */
 	char sysid[32];
@@ -246,6 +248,29 @@ static void snap(struct pgkeel_pgm *m)
 	pthread_mutex_lock(&m->mu);
 	m->ctl_snap = *pgkeel_pgctl_status(m->ctl);
 	pthread_mutex_unlock(&m->mu);
+}
+
+/* PostgreSQL went down inside an action: tell the loop (and its shutdown checkpoint). */
+static void notify_stopped(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
+                           int64_t deadline_ms)
+{
+	char err[256];
+	const char *state;
+	int64_t lsn = -1;
+	json_object *cd = pgkeel_pgm_controldata(cfg, deadline_ms, err, sizeof(err));
+
+	if (cd != NULL && pgkeel_controldata_str(cd, "Database cluster state", &state) &&
+	    strcmp(state, "shut down") == 0 &&
+	    !pgkeel_controldata_lsn(cd, "Latest checkpoint location", &lsn))
+		lsn = -1;
+	json_object_put(cd);
+	pthread_mutex_lock(&m->mu);
+	m->have_stopped = true;
+	m->stopped_checkpoint = lsn;
+	m->ctl_snap = *pgkeel_pgctl_status(m->ctl);
+	pthread_mutex_unlock(&m->mu);
+	if (m->host != NULL && m->host->post_event != NULL)
+		m->host->post_event(m->host->ctx, PGKEEL_EVENT_OTHER);
 }
 
 static bool cancelled(struct pgkeel_pgm *m)
@@ -454,7 +479,9 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		pgkeel_pg_close(m->apg);
 		sr = pgkeel_pgctl_stop(m->ctl, r->stop_mode, r->stop_deadline_ms);
 		res->ok = sr != PGKEEL_PGCTL_STOP_ERROR;
-		if (!res->ok)
+		if (res->ok)
+			notify_stopped(m, cfg, pgkeel_now_monotonic_ms() + 10000);
+		else
 			pgkeel_pgt_set_err(res->err, sizeof(res->err), "stop failed: %s",
 			                   pgkeel_pgctl_status(m->ctl)->reason);
 		break;
@@ -482,7 +509,12 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		break;
 	case PGKEEL_PGM_DEMOTE:
 		demote_opts(m, cfg, r, &up, &dopts);
-		if (pgkeel_demote(r->demote_mode, &dopts, &dres))
+		if (!pgkeel_demote_stop(r->demote_mode, &dopts, &dres)) {
+			pgkeel_pgt_set_err(res->err, sizeof(res->err), "%s", dres.err);
+			break;
+		}
+		notify_stopped(m, cfg, r->ready_deadline_ms);
+		if (pgkeel_demote_start(r->demote_mode, &dopts, &dres))
 			wait_ready(m, r->ready_deadline_ms, res);
 		else
 			pgkeel_pgt_set_err(res->err, sizeof(res->err), "%s", dres.err);
@@ -763,6 +795,7 @@ bool pgkeel_pgm_submit(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 	                 r->name != NULL ? r->name : pgkeel_pgm_kind_name(r->kind));
 	m->ctl_snap = *pgkeel_pgctl_status(m->ctl);
 	m->busy = true;
+	m->have_stopped = false;
 	m->have_job = true;
 	m->cancel = false;
 	pthread_cond_broadcast(&m->cv);
@@ -780,6 +813,18 @@ const char *pgkeel_pgm_busy(struct pgkeel_pgm *m, char *buf, size_t len)
 		(void)pgkeel_fmt(buf, len, "%s", m->job_name);
 	pthread_mutex_unlock(&m->mu);
 	return busy ? buf : NULL;
+}
+
+bool pgkeel_pgm_take_stopped(struct pgkeel_pgm *m, int64_t *checkpoint_lsn)
+{
+	bool have;
+
+	pthread_mutex_lock(&m->mu);
+	have = m->have_stopped;
+	*checkpoint_lsn = m->stopped_checkpoint;
+	m->have_stopped = false;
+	pthread_mutex_unlock(&m->mu);
+	return have;
 }
 
 bool pgkeel_pgm_take_result(struct pgkeel_pgm *m, struct pgkeel_pgm_result *out)

@@ -184,6 +184,14 @@ bool pgkeel_pgm_submit(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 const char *pgkeel_pgm_busy(struct pgkeel_pgm *m, char *buf, size_t len);
 /* The outcome of the last finished action, once (true when there was one). */
 bool pgkeel_pgm_take_result(struct pgkeel_pgm *m, struct pgkeel_pgm_result *out);
+/*
+ * PostgreSQL went down inside the running (or last) action -- a STOP, or
+ * the stop half of a DEMOTE while the start as replica goes on -- since
+ * the last call: true once, with the shutdown checkpoint's LSN (-1 when
+ * the stop was not clean).  The loop releases the leader key on it without
+ * waiting for the rest of the demotion (Patroni's on_shutdown).
+ */
+bool pgkeel_pgm_take_stopped(struct pgkeel_pgm *m, int64_t *checkpoint_lsn);
 /* Ask the running action to stop (children SIGTERM, SIGKILL by deadline_ms). */
 void pgkeel_pgm_cancel(struct pgkeel_pgm *m, int64_t deadline_ms);
 /* Wait until no action runs or deadline_ms; true when idle. */

@@ -5,8 +5,9 @@ One lifecycle, as the HA loop drives it: bootstrap a primary as an async
 action (refresh keeps answering while it runs; a second action is refused),
 post-bootstrap, clone a replica, stop the primary, promote the replica with
 its checkpointer stopped (checkpoint_after_promote stays pending until the
-manager's CHECKPOINT completes), the old primary follows the new one, and a
-new manager adopts the running instance without restarting it.
+manager's CHECKPOINT completes), the old primary follows the new one, a
+new manager adopts the running instance without restarting it, and the new
+primary demotes gracefully (its stop reported before the demotion ends).
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 (PGKEEL_BUILDDIR names the build tree; default build/default).
@@ -301,3 +302,13 @@ def test_manager_lifecycle(env):
     assert s2["running"] and s2["adopted"] and s2["pid"] == sa["pid"], s2
     assert s2["role"] == "replica" and s2["in_recovery"] is True, s2
     assert "found PostgreSQL running" in pa2.log()
+
+    # the new primary demotes gracefully: the stop is reported (with its shutdown
+    # checkpoint) before the demotion ends, and it comes back as a replica
+    assert pb.cmd("stopped")["stopped"] is False
+    pb.run("demote graceful")
+    st = pb.cmd("stopped")
+    assert st["stopped"] is True and st["lsn"] > 0, st
+    sb = pb.cmd("refresh")
+    assert sb["running"] and sb["in_recovery"] is True, sb
+    assert "Demoting self (graceful)" in pb.log()

@@ -11,6 +11,7 @@
  *   busy-refresh MS            refresh every 50 ms while an action runs (at most MS):
  *                              {"refreshes":N,"max_ms":M,"busy_seen":bool}
  *   wait MS                    wait until idle: {"idle":bool,"result":{...}|null}
+ *   stopped                    pgkeel_pgm_take_stopped: {"stopped":bool,"lsn":N}
  *   quit
  */
 #include "autoconf.h"
@@ -202,6 +203,14 @@ static void run_command(struct pgkeel_pgm *m, char *line)
 		pgkeel_pgm_state_clear(&s);
 	} else if (strcmp(w[0], "submit") == 0) {
 		submit(m, w, n);
+	} else if (strcmp(w[0], "stopped") == 0) {
+		json_object *o = json_object_new_object();
+		int64_t lsn = -1;
+		bool stopped = pgkeel_pgm_take_stopped(m, &lsn);
+
+		json_object_object_add(o, "stopped", json_object_new_boolean(stopped));
+		json_object_object_add(o, "lsn", json_object_new_int64(lsn));
+		emit(o);
 	} else if (strcmp(w[0], "busy-refresh") == 0 && n > 1) {
 		busy_refresh(m, atoi(w[1]));
 	} else if (strcmp(w[0], "wait") == 0 && n > 1) {
