@@ -19,7 +19,9 @@
 
 #include "json.h"
 #include "log.h"
+#include "pg_data.h"
 #include "pg_slots.h"
+#include "pg_slots_copy.h"
 #include "pg_query.h"
 #include "util.h"
 
@@ -141,8 +143,7 @@ static void put_py_list(struct pgkeel_sbuf *b, char *const *names, size_t n)
 	pgkeel_sbuf_putc(b, ']');
 }
 
-/* Patroni's repr of slot attributes: {'type': 'logical', 'database': 'd', 'plugin': 'p'}. */
-static char *slot_repr(enum pgkeel_slot_type type, const char *database, const char *plugin)
+char *pgkeel_slot_repr(enum pgkeel_slot_type type, const char *database, const char *plugin)
 {
 	if (type == PGKEEL_SLOT_PHYSICAL)
 		return pgkeel_strdup("{'type': 'physical'}");
@@ -223,18 +224,14 @@ static json_object *config_permanent(json_object *config)
 	return NULL;
 }
 
-/*
- * The slot name this node (name, tags) uses on the primary, following
- * replicatefrom through the members; false when streaming is off somewhere
- * along the chain (nostream) or the chain loops (get_slot_name_on_primary).
- */
-static bool slot_name_on_primary(const struct pgkeel_cluster *c, const char *name,
-                                 const json_object *tags)
+bool pgkeel_slots_name_on_primary(const struct pgkeel_cluster *c, const char *name,
+                                  const json_object *tags, char out[64])
 {
 	const char **seen = pgkeel_xcalloc(c->n_members + 1, sizeof(*seen));
 	size_t n_seen = 0;
 	bool ret = false;
 
+	out[0] = '\0';
 	for (;;) {
 		const struct pgkeel_member *m;
 		const char *rf;
@@ -249,6 +246,7 @@ static bool slot_name_on_primary(const struct pgkeel_cluster *c, const char *nam
 		        ? pgkeel_cluster_get_member(c, rf)
 		        : NULL;
 		if (m == NULL) {
+			pgkeel_pg_slot_name(name, out);
 			ret = true;
 			break;
 		}
@@ -433,7 +431,7 @@ static void permanent_slots(const struct pgkeel_slots_input *in, struct pgkeel_s
 	if (perm == NULL || !config_use_slots(in->config) || tags_nofailover(in->tags))
 		return;
 	if (config_standby_cluster(in->config) ||
-	    !slot_name_on_primary(in->cluster, in->name, in->tags)) {
+	    !pgkeel_slots_name_on_primary(in->cluster, in->name, in->tags, my_slot)) {
 		want_physical = advance || in->role == PGKEEL_PG_STANDBY_LEADER;
 		want_logical = false;
 	} else {
@@ -473,7 +471,8 @@ static void permanent_slots(const struct pgkeel_slots_input *in, struct pgkeel_s
 				                                sizeof(*disabled));
 				disabled[n_disabled++] = name;
 			} else if (want_find(out, name) != NULL) {
-				char *repr = slot_repr(PGKEEL_SLOT_LOGICAL, database, plugin);
+				char *repr =
+				    pgkeel_slot_repr(PGKEEL_SLOT_LOGICAL, database, plugin);
 
 				diag_err(
 				    diag,
@@ -660,6 +659,61 @@ static bool logical_missing(const struct pgkeel_slots_desired *d, size_t i,
 	       (row_find(rows, n_rows, d->v[i].name) == NULL || changed[i]);
 }
 
+/* An existing logical slot of the wanted kind, idle, behind its /status position. */
+static bool logical_behind(const struct pgkeel_slot_want *w, const struct pgkeel_slot_row *rows,
+                           size_t n_rows, bool changed)
+{
+	const struct pgkeel_slot_row *r = row_find(rows, n_rows, w->name);
+
+	return w->type == PGKEEL_SLOT_LOGICAL && !changed && r != NULL && !r->active &&
+	       w->lsn > 0 && r->confirmed_flush_lsn < w->lsn;
+}
+
+/*
+ * Logical slots on a replica (_ensure_logical_slots_replica): an existing
+ * one is advanced to its /status position when its confirmed_flush_lsn is
+ * behind (grouped by database: the advance runs in the slot's database); a
+ * missing one with a position is to be copied from the primary; one without
+ * a position waits.  A changed one is only dropped here: the next cycle
+ * finds it missing.
+ */
+static void plan_logical_replica(const struct pgkeel_slots_desired *d,
+                                 const struct pgkeel_slot_row *rows, size_t n_rows,
+                                 const bool *changed, struct pgkeel_slots_plan *out)
+{
+	bool *done = pgkeel_xcalloc(d->n + 1, sizeof(*done));
+
+	for (size_t i = 0; i < d->n; i++) {
+		const struct pgkeel_slot_want *w = &d->v[i];
+
+		if (w->type != PGKEEL_SLOT_LOGICAL || changed[i] || w->lsn <= 0)
+			continue;
+		if (row_find(rows, n_rows, w->name) == NULL)
+			name_add(&out->copy, &out->n_copy, w->name);
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		if (done[i] || !logical_behind(&d->v[i], rows, n_rows, changed[i]))
+			continue;
+		for (size_t j = i; j < d->n; j++) {
+			const struct pgkeel_slot_want *w = &d->v[j];
+			const struct pgkeel_slot_row *r;
+			struct pgkeel_slot_op *op;
+
+			if (done[j] || !logical_behind(w, rows, n_rows, changed[j]) ||
+			    strcmp(w->database, d->v[i].database) != 0)
+				continue;
+			r = row_find(rows, n_rows, w->name);
+			op = op_add(out, PGKEEL_SLOT_OP_ADVANCE, w->name);
+			op->type = PGKEEL_SLOT_LOGICAL;
+			op->database = pgkeel_strdup(w->database);
+			op->lsn = w->lsn;
+			op->from_lsn = r->confirmed_flush_lsn;
+			done[j] = true;
+		}
+	}
+	free(done);
+}
+
 void pgkeel_slots_make_plan(const struct pgkeel_slots_desired *d,
                             const struct pgkeel_slot_row *rows, size_t n_rows, json_object *config,
                             struct pgkeel_slots_plan *out)
@@ -697,8 +751,8 @@ void pgkeel_slots_make_plan(const struct pgkeel_slots_desired *d,
 		changed[i] = true;
 		op = op_add(out, PGKEEL_SLOT_OP_DROP_CHANGED, w->name);
 		op->type = r->type;
-		op->old_repr = slot_repr(r->type, r->database, r->plugin);
-		op->new_repr = slot_repr(w->type, w->database, w->plugin);
+		op->old_repr = pgkeel_slot_repr(r->type, r->database, r->plugin);
+		op->new_repr = pgkeel_slot_repr(w->type, w->database, w->plugin);
 	}
 	/* physical slots: create or advance (_ensure_physical_slots) */
 	for (size_t i = 0; i < d->n; i++) {
@@ -722,23 +776,22 @@ void pgkeel_slots_make_plan(const struct pgkeel_slots_desired *d,
 		}
 	}
 	/* logical slots: created on the primary, grouped by database */
-	for (size_t i = 0; i < d->n; i++) {
-		const struct pgkeel_slot_want *w = &d->v[i];
+	if (d->role == PGKEEL_PG_PRIMARY) {
+		for (size_t i = 0; i < d->n; i++) {
+			const struct pgkeel_slot_want *w = &d->v[i];
 
-		if (!logical_missing(d, i, rows, n_rows, changed, done))
-			continue;
-		if (d->role != PGKEEL_PG_PRIMARY) {
-			name_add(&out->not_copied, &out->n_not_copied, w->name);
-			done[i] = true;
-			continue;
-		}
-		for (size_t j = i; j < d->n; j++) {
-			if (logical_missing(d, j, rows, n_rows, changed, done) &&
-			    strcmp(d->v[j].database, w->database) == 0) {
-				op_create_logical(out, &d->v[j], changed[j]);
-				done[j] = true;
+			if (!logical_missing(d, i, rows, n_rows, changed, done))
+				continue;
+			for (size_t j = i; j < d->n; j++) {
+				if (logical_missing(d, j, rows, n_rows, changed, done) &&
+				    strcmp(d->v[j].database, w->database) == 0) {
+					op_create_logical(out, &d->v[j], changed[j]);
+					done[j] = true;
+				}
 			}
 		}
+	} else {
+		plan_logical_replica(d, rows, n_rows, changed, out);
 	}
 	free(done);
 	free(changed);
@@ -764,7 +817,7 @@ void pgkeel_slots_plan_clear(struct pgkeel_slots_plan *p)
 	free(p->ops);
 	names_free(p->kept_active, p->n_kept_active);
 	names_free(p->ignored, p->n_ignored);
-	names_free(p->not_copied, p->n_not_copied);
+	names_free(p->copy, p->n_copy);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -998,17 +1051,35 @@ static void apply_create(struct apply_state *st, const struct pgkeel_slot_op *op
 static void apply_advance(struct apply_state *st, const struct pgkeel_slot_op *op)
 {
 	struct pgkeel_pg_err err;
+	struct pgkeel_pg *pg = st->pg;
 	char lsn[32];
 	const char *params[2] = {op->name, lsn};
 
-	if (!pgkeel_fmt(lsn, sizeof(lsn), "%X/%X", (unsigned)((uint64_t)op->lsn >> 32),
-	                (unsigned)((uint64_t)op->lsn & 0xFFFFFFFFu)))
-		return;
-	if (exec_simple(st->pg, ADVANCE_SQL, 2, params, st->deadline_ms, &err) != PGKEEL_PG_OK) {
-		log_error("Error while advancing replication slot %s to position '%s': %s",
-		          op->name, lsn, err.msg);
+	pgkeel_lsn_format(op->lsn, lsn, sizeof(lsn));
+	if (op->type == PGKEEL_SLOT_LOGICAL) {
+		/* a logical slot is advanced from its own database */
+		pg = db_connection(st, op->database);
+		if (pg == NULL) {
+			log_error("Failed to advance logical replication slot '%s': no connection "
+			          "parameters for database %s",
+			          op->name, op->database);
+			st->res->failed++;
+			return;
+		}
+	}
+	if (exec_simple(pg, ADVANCE_SQL, 2, params, st->deadline_ms, &err) != PGKEEL_PG_OK) {
+		if (op->type == PGKEEL_SLOT_PHYSICAL) {
+			log_error("Error while advancing replication slot %s to position '%s': %s",
+			          op->name, lsn, err.msg);
+			st->stop = !go_on_after(&err);
+		} else {
+			log_error("Failed to advance logical replication slot '%s': %s", op->name,
+			          err.msg);
+			/* the WAL it needs is gone: only a fresh copy helps (Patroni) */
+			if (strcmp(err.sqlstate, "58P01") == 0)
+				name_add(&st->res->copy, &st->res->n_copy, op->name);
+		}
 		st->res->failed++;
-		st->stop = !go_on_after(&err);
 		return;
 	}
 	log_debug("advanced replication slot %s to %s", op->name, lsn);
@@ -1026,10 +1097,8 @@ void pgkeel_slots_apply(struct pgkeel_pg *pg, const struct pgkeel_pg_params *par
 	for (size_t i = 0; i < plan->n_kept_active; i++)
 		log_debug("Unable to drop unknown replication slot '%s', slot is still active",
 		          plan->kept_active[i]);
-	for (size_t i = 0; i < plan->n_not_copied; i++)
-		log_debug("logical replication slot '%s' is not on this replica: copying logical "
-		          "slots is not implemented",
-		          plan->not_copied[i]);
+	for (size_t i = 0; i < plan->n_copy; i++)
+		name_add(&res->copy, &res->n_copy, plan->copy[i]);
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct pgkeel_slot_op *op = &plan->ops[i];
 
@@ -1058,9 +1127,17 @@ void pgkeel_slots_apply(struct pgkeel_pg *pg, const struct pgkeel_pg_params *par
 	free(st.db_name);
 }
 
+void pgkeel_slots_result_clear(struct pgkeel_slots_result *res)
+{
+	if (res == NULL)
+		return;
+	names_free(res->copy, res->n_copy);
+	memset(res, 0, sizeof(*res));
+}
+
 bool pgkeel_slots_sync(struct pgkeel_pg *pg, const struct pgkeel_pg_params *params,
-                       const struct pgkeel_slots_input *in, int64_t deadline_ms,
-                       struct pgkeel_slots_result *res)
+                       const struct pgkeel_slots_input *in, struct pgkeel_slots_logical *logical,
+                       int64_t deadline_ms, struct pgkeel_slots_result *res)
 {
 	struct pgkeel_slot_rows rows;
 	struct pgkeel_slots_desired want;
@@ -1083,6 +1160,11 @@ bool pgkeel_slots_sync(struct pgkeel_pg *pg, const struct pgkeel_pg_params *para
 		return false;
 	}
 	res->read_ok = true;
+	/* Patroni checks readiness before it advances or asks for copies */
+	if (logical != NULL && in->role == PGKEEL_PG_PRIMARY)
+		pgkeel_slots_logical_forget(logical);
+	else if (logical != NULL)
+		(void)pgkeel_slots_check_readiness(logical, pg, in, rows.v, rows.n, deadline_ms);
 	pgkeel_slots_make_plan(&want, rows.v, rows.n, in->config, &plan);
 	pgkeel_slots_apply(pg, params, &plan, deadline_ms, res);
 	pgkeel_slots_plan_clear(&plan);

@@ -45,14 +45,28 @@
  *    once); on 11+ existing physical slots are advanced to their known
  *    position when it is ahead of restart_lsn.  Missing logical slots are
  *    created on the primary only, in their database.
+ *  - logical slots on a replica (PostgreSQL 11+; _ensure_logical_slots_replica):
+ *    an existing one whose confirmed_flush_lsn is behind its /status position
+ *    is advanced with pg_replication_slot_advance in its own database; a
+ *    missing one with a /status position is listed in plan.copy (and
+ *    result.copy), to be copied from the primary by pg_slots_copy.h (Patroni's
+ *    copy_logical_slots); one without a position waits.  An advance that
+ *    fails with 58P01 (the WAL it needs is gone) also lists the slot for a
+ *    copy.  Logical slots no longer wanted are dropped like any unknown slot.
+ *  - readiness (check_logical_slots_readiness): with a struct
+ *    pgkeel_slots_logical passed to pgkeel_slots_sync, a replica asks the
+ *    primary whether its physical slot's catalog_xmin protects the copied
+ *    slots (pg_slots_copy.h); the primary forgets that state.
  *
  * Deviations from Patroni 3.x (deliberate, see pg_slots.c):
- *  - logical slots are not copied to replicas (Patroni reads the slot's state
- *    file on the primary, stops the replica, installs it, starts it) and
- *    existing logical slots on replicas are not advanced; a desired logical
- *    slot missing on a replica is listed in plan.not_copied, nothing more.
- *    The readiness check of logical slots and hot_standby_feedback forcing
- *    are not here either.
+ *  - logical slots on replicas are advanced by the HA loop within its
+ *    deadline, one statement each on a connection to the slot's database
+ *    (Patroni hands them to a thread with statement_timeout=0): a slot whose
+ *    backlog cannot be decoded in the statement timeout stays behind until a
+ *    later cycle has less to decode; an active slot is not advanced.
+ *  - hot_standby_feedback is not forced on here (Patroni writes it into
+ *    postgresql.conf when this node or a member cascading from it has
+ *    logical slots): the readiness check only reports it missing.
  *  - an active physical slot, or one without restart_lsn, is not advanced
  *    (PostgreSQL would refuse; Patroni logs the error every cycle).
  *  - pg_replication_slots is read every cycle (Patroni caches it between
@@ -96,6 +110,9 @@ const char *pgkeel_slot_type_name(enum pgkeel_slot_type t);
 
 /* ^[a-z0-9_]{1,63}$, the names Patroni accepts for permanent slots. */
 bool pgkeel_slot_name_valid(const char *name);
+
+/* Patroni's repr of slot attributes: {'type': 'logical', 'database': 'd', 'plugin': 'p'}. */
+char *pgkeel_slot_repr(enum pgkeel_slot_type type, const char *database, const char *plugin);
 
 /* One slot this node must have. */
 struct pgkeel_slot_want {
@@ -176,7 +193,7 @@ enum pgkeel_slot_op_kind {
 	PGKEEL_SLOT_OP_DROP,         /* unknown slot: "Dropped unknown replication slot" */
 	PGKEEL_SLOT_OP_DROP_CHANGED, /* desired, but type/database/plugin differ */
 	PGKEEL_SLOT_OP_CREATE,
-	PGKEEL_SLOT_OP_ADVANCE, /* physical, pg_replication_slot_advance to lsn */
+	PGKEEL_SLOT_OP_ADVANCE, /* pg_replication_slot_advance to lsn (logical: replicas only) */
 };
 
 /* "drop", "drop_changed", "create", "advance". */
@@ -186,10 +203,10 @@ struct pgkeel_slot_op {
 	enum pgkeel_slot_op_kind kind;
 	char name[64];
 	enum pgkeel_slot_type type; /* CREATE: of the new slot; drops: of the existing one */
-	char *database;             /* CREATE logical: where to create it */
+	char *database;             /* logical CREATE/ADVANCE: the slot's database */
 	char *plugin;               /* CREATE logical */
 	int64_t lsn;                /* ADVANCE: target; else 0 */
-	int64_t from_lsn;           /* ADVANCE: restart_lsn now; else 0 */
+	int64_t from_lsn;           /* ADVANCE: restart_lsn (logical: confirmed_flush_lsn) now */
 	bool after_drop;            /* CREATE: only if the DROP_CHANGED before it succeeded */
 	char *old_repr;             /* DROP_CHANGED: Patroni's repr of the existing slot */
 	char *new_repr;             /* DROP_CHANGED: ... and of the wanted one */
@@ -202,8 +219,8 @@ struct pgkeel_slots_plan {
 	size_t n_kept_active;
 	char **ignored; /* unknown, matched by ignore_slots (or paused) */
 	size_t n_ignored;
-	char **not_copied; /* logical, wanted on this replica, missing (not copied) */
-	size_t n_not_copied;
+	char **copy; /* logical, wanted on this replica, missing, with a position: copy them */
+	size_t n_copy;
 };
 
 /* Compare; `config` gives ignore_slots.  Always fills out (may be empty). */
@@ -221,7 +238,14 @@ struct pgkeel_slots_result {
 	unsigned failed;  /* statements that failed (logged) */
 	unsigned skipped; /* operations not attempted: deadline passed, or drop failed first */
 	bool read_ok;     /* pg_replication_slots could be read (sync only) */
+	/* logical slots to copy from the primary: plan.copy, then those whose
+	 * advance failed with 58P01 */
+	char **copy;
+	size_t n_copy;
 };
+
+/* Free the copy list; counters back to 0.  NULL is fine. */
+void pgkeel_slots_result_clear(struct pgkeel_slots_result *res);
 
 /* Read pg_replication_slots (non-temporary).  Logs and returns false on failure. */
 bool pgkeel_slots_read(struct pgkeel_pg *pg, int64_t deadline_ms,
@@ -232,19 +256,36 @@ bool pgkeel_slots_read(struct pgkeel_pg *pg, int64_t deadline_ms,
  * created over a new connection per database with `params` (the same
  * parameters as pg with dbname replaced; NULL: logical creation fails).
  * Nothing is started after deadline_ms; what is left is counted as skipped
- * and done by a later cycle.  Logs Patroni's lines.
+ * and done by a later cycle.  Logs Patroni's lines.  Adds to res (zero it
+ * first; clear it with pgkeel_slots_result_clear).
  */
 void pgkeel_slots_apply(struct pgkeel_pg *pg, const struct pgkeel_pg_params *params,
                         const struct pgkeel_slots_plan *plan, int64_t deadline_ms,
                         struct pgkeel_slots_result *res);
 
+struct pgkeel_slots_logical; /* pg_slots_copy.h */
+
 /*
  * One HA-cycle pass: read, compute (logging diag's errors as Patroni does,
- * every cycle), plan, apply.  False when the slots could not be read or a
- * statement failed (details logged).
+ * every cycle), readiness of copied logical slots when `logical` is given
+ * (a replica checks it against the primary, a primary forgets it), plan,
+ * apply.  False when the slots could not be read or a statement failed
+ * (details logged).  res->copy: the logical slots the caller should copy
+ * from the primary (pg_slots_copy.h) when a leader exists and no promotion
+ * runs, as Patroni's "Copying logical slots [...] from the primary".
+ * Always clear res with pgkeel_slots_result_clear.
  */
 bool pgkeel_slots_sync(struct pgkeel_pg *pg, const struct pgkeel_pg_params *params,
-                       const struct pgkeel_slots_input *in, int64_t deadline_ms,
-                       struct pgkeel_slots_result *res);
+                       const struct pgkeel_slots_input *in, struct pgkeel_slots_logical *logical,
+                       int64_t deadline_ms, struct pgkeel_slots_result *res);
+
+/*
+ * The physical slot that carries this node's WAL on the primary
+ * (get_slot_name_on_primary): the slot of the last member along the
+ * replicatefrom chain.  False when a member on the way is tagged nostream or
+ * the chain loops.
+ */
+bool pgkeel_slots_name_on_primary(const struct pgkeel_cluster *c, const char *name,
+                                  const json_object *tags, char out[64]);
 
 #endif

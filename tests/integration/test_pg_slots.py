@@ -88,11 +88,14 @@ def cluster(leader, members, config=None, status=None, with_config=True):
     return c
 
 
-def run(pg, clu, config=None, name="pg1", role="primary", tags=None, apply=True):
+def run(pg, clu, config=None, name="pg1", role="primary", tags=None, apply=True,
+        logical=None):
     doc = {"conn": {"host": pg.sockdir, "port": pg.port, "user": "postgres"},
            "name": name, "role": role, "tags": tags or {},
            "config": config if config is not None else {}, "cluster": clu, "apply": apply,
            "deadline_ms": 20000}
+    if logical is not None:
+        doc["logical"] = logical
     p = subprocess.run([PROBE], input=json.dumps(doc).encode(), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=60)
     err = p.stderr.decode(errors="replace")
@@ -121,7 +124,7 @@ def test_member_slots_created_then_dropped(primary):
     out, log = run(primary, cluster("pg1", members))
     assert [d["name"] for d in out["desired"]] == ["pg2", "pg3"]
     assert out["result"] == {"ok": True, "read_ok": True, "dropped": 0, "created": 2,
-                             "advanced": 0, "failed": 0, "skipped": 0}
+                             "advanced": 0, "failed": 0, "skipped": 0, "copy": []}
     assert "Trying to create physical replication slot 'pg2'" in log
     # created with the WAL reserved at once (immediately_reserve)
     assert slots(primary) == {"pg2": ("physical", "", "", True),
@@ -260,7 +263,7 @@ def test_replica(primary, replica):
     out, log = run(replica, cluster("pg1", members, config), config, name="pg2",
                    role="replica")
     assert [d["name"] for d in out["desired"]] == ["pg3", "keep", "cdc"]
-    assert out["plan"]["not_copied"] == ["cdc"]
+    assert out["plan"]["copy"] == []  # no position in /status: nothing to copy yet
     assert out["result"]["created"] == 2 and out["result"]["failed"] == 0
     # (pg_basebackup copies no slot: the replica has just its own)
     assert sorted(slots(replica)) == ["keep", "pg3"]
@@ -276,3 +279,172 @@ def test_replica(primary, replica):
     assert lsn(replica, "(SELECT restart_lsn FROM pg_replication_slots "
                         "WHERE slot_name = 'keep')") == target
     drop_all(replica)
+
+
+# ---- logical slots on a replica: copy, readiness, advance, promotion ----
+
+def logical_changes(pg, slot):
+    """The data column of pg_logical_slot_get_changes (consumes them)."""
+    text = pg.psql("SELECT data FROM pg_logical_slot_get_changes('%s', NULL, NULL)" % slot)
+    return text.splitlines()
+
+
+def run_doc(pg, doc):
+    if pg is not None:
+        doc["conn"] = {"host": pg.sockdir, "port": pg.port, "user": "postgres"}
+    doc.setdefault("deadline_ms", 20000)
+    p = subprocess.run([PROBE], input=json.dumps(doc).encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode == 0, "slots_probe exited %d: %s" % (p.returncode, err)
+    return json.loads(p.stdout), err
+
+
+def test_logical_slots_on_replica(primary):
+    """A permanent logical slot is copied from the primary into the stopped
+    replica, reported not ready until the primary's physical slot for the
+    replica carries a catalog_xmin, advanced on the replica to the /status
+    position, usable after promotion from that position on, and dropped on
+    the replica once it is no longer wanted."""
+    slots_conf = {"cdc": {"type": "logical", "database": "postgres",
+                          "plugin": "test_decoding"},
+                  "cdc_old": {"type": "logical", "database": "postgres",
+                              "plugin": "test_decoding"}}
+    config = {"slots": slots_conf,
+              "postgresql": {"authentication": {"superuser": {"username": "postgres"}}}}
+    url = "postgres://127.0.0.1:%d/postgres" % primary.port
+    members = {"pg1": member("pg1", role="master", conn_url=url), "pg2": member("pg2")}
+
+    def clu(status=None, conf=config):
+        return cluster("pg1", members, {"slots": conf["slots"]}, status)
+
+    # cdc_old and pg2's physical slot exist before the replica is cloned:
+    # the WAL from cdc_old's restart_lsn on is never on the replica
+    old_only = {"slots": {"cdc_old": slots_conf["cdc_old"]},
+                "postgresql": config["postgresql"]}
+    out, log = run(primary, clu(conf=old_only), old_only)
+    assert sorted(slots(primary)) == ["cdc_old", "pg2"]
+    rep = PgInstance("slots-pg2")
+    try:
+        # wal_keep_size: the stop for the copy must not recycle cdc's WAL
+        rep.base_backup_from(primary, primary_slot_name="pg2", hot_standby_feedback=False,
+                             wal_receiver_status_interval=1, wal_keep_size="64MB")
+        rep.start()
+        poll(lambda: primary.psql("SELECT active FROM pg_replication_slots "
+                                  "WHERE slot_name = 'pg2'") == "t", 30, "pg2 streaming")
+        # the primary creates cdc
+        out, log = run(primary, clu(), config)
+        assert out["result"]["failed"] == 0
+        assert sorted(slots(primary)) == ["cdc", "cdc_old", "pg2"]
+        primary.psql("CREATE TABLE logi(v text)")
+        primary.psql("INSERT INTO logi VALUES ('before-copy')")
+        assert any("before-copy" in c for c in logical_changes(primary, "cdc"))
+        version = int(rep.psql("SHOW server_version_num"))
+        pos = {n: lsn(primary, "(SELECT confirmed_flush_lsn FROM pg_replication_slots "
+                               "WHERE slot_name = '%s')" % n) for n in ("cdc", "cdc_old")}
+        status = {"optime": lsn(primary, "pg_current_wal_lsn()"), "slots": dict(pos)}
+
+        # the replica wants both slots, has none: they are to be copied
+        out, log = run(rep, clu(status), config, name="pg2", role="replica")
+        assert sorted(out["plan"]["copy"]) == ["cdc", "cdc_old"]
+        assert sorted(out["result"]["copy"]) == ["cdc", "cdc_old"]
+        # a slot without a /status position is not copied (Patroni waits)
+        out, log = run(rep, clu({"optime": 1}), config, name="pg2", role="replica")
+        assert out["plan"]["copy"] == []
+
+        doc = {"name": "pg2", "role": "replica", "config": config, "cluster": clu(status),
+               "server_version": version, "logical": {},
+               "copy": {"names": ["cdc", "cdc_old", "not_configured"],
+                        "install": rep.datadir}}
+        # never into a running instance
+        out, log = run_doc(None, dict(doc))
+        assert sorted(c["name"] for c in out["copied"]) == ["cdc", "cdc_old"]
+        assert out["installed"] is False and "running" in out["install_error"]
+        assert not os.path.exists(os.path.join(rep.datadir, "pg_replslot", "cdc"))
+
+        rep.stop()
+        out, log = run_doc(None, dict(doc))
+        assert out["installed"] is True, out["install_error"]
+        copied = {c["name"]: c for c in out["copied"]}
+        assert copied["cdc"]["database"] == "postgres"
+        assert copied["cdc"]["plugin"] == "test_decoding"
+        assert sorted(out["logical"]["pending"]) == ["cdc", "cdc_old"]
+        state = os.stat(os.path.join(rep.datadir, "pg_replslot", "cdc", "state"))
+        assert (state.st_uid, state.st_mode & 0o777) == (rep.user.pw_uid, 0o600)
+        assert not os.path.exists(os.path.join(rep.datadir, "pg_replslot", "cdc.tmp"))
+        rep.start()
+        assert slots(rep)["cdc"] == ("logical", "postgres", "test_decoding", True)
+        assert slots(rep)["cdc_old"] == ("logical", "postgres", "test_decoding", True)
+
+        # not ready while the replica sends no hot_standby_feedback
+        logical = {"pending": out["logical"]["pending"]}
+        out, log = run(rep, clu(status), config, name="pg2", role="replica", logical=logical)
+        assert sorted(out["logical"]["pending"]) == ["cdc", "cdc_old"]
+        assert 'Logical slot failover requires "hot_standby_feedback"' in log
+        assert "is safe to be used after a failover" not in log
+
+        rep.psql("ALTER SYSTEM SET hot_standby_feedback = on")
+        rep.psql("SELECT pg_reload_conf()")
+        poll(lambda: primary.psql("SELECT catalog_xmin IS NOT NULL FROM pg_replication_slots"
+                                  " WHERE slot_name = 'pg2'") == "t", 30,
+             "catalog_xmin on the primary's physical slot pg2")
+
+        logs = []
+
+        def ready():
+            nonlocal logical
+            out, log = run(rep, clu(status), config, name="pg2", role="replica",
+                           logical=logical)
+            logical = {"pending": out["logical"]["pending"]}
+            logs.append(log)
+            return out["logical"]["pending"] == {}
+        poll(ready, 30, "copied slots ready")
+        for name in ("cdc", "cdc_old"):
+            assert "Logical slot %s is safe to be used after a failover" % name in "".join(logs)
+
+        # changes on the primary, consumed there: the replica follows to /status
+        primary.psql("INSERT INTO logi VALUES ('consumed-on-primary')")
+        logical_changes(primary, "cdc")
+        target = lsn(primary, "(SELECT confirmed_flush_lsn FROM pg_replication_slots "
+                              "WHERE slot_name = 'cdc')")
+        assert target > pos["cdc"]
+        poll(lambda: lsn(rep, "pg_last_wal_replay_lsn()") >= target, 30, "replica replay")
+        status = {"optime": target, "slots": {"cdc": target, "cdc_old": target}}
+        out, log = run(rep, clu(status), config, name="pg2", role="replica")
+        assert out["plan"]["ops"] == [
+            {"op": "advance", "name": "cdc", "type": "logical", "database": "postgres",
+             "lsn": target},
+            {"op": "advance", "name": "cdc_old", "type": "logical", "database": "postgres",
+             "lsn": target}]
+        assert out["result"]["advanced"] == 1 and out["result"]["failed"] == 1, log
+        # cdc_old needs WAL the replica never had (58P01): copy it again
+        assert "Failed to advance logical replication slot 'cdc_old'" in log
+        assert out["result"]["copy"] == ["cdc_old"]
+        assert lsn(rep, "(SELECT confirmed_flush_lsn FROM pg_replication_slots "
+                        "WHERE slot_name = 'cdc')") == target
+
+        # cdc_old is no longer wanted: dropped on the replica
+        conf2 = {"slots": {"cdc": slots_conf["cdc"]},
+                 "postgresql": config["postgresql"]}
+        out, log = run(rep, clu(status, conf2), conf2, name="pg2", role="replica")
+        assert "Dropped unknown replication slot 'cdc_old'" in log
+        assert sorted(slots(rep)) == ["cdc"]
+
+        # written after the advance position, then a promotion: the slot
+        # decodes exactly what came after it
+        primary.psql("INSERT INTO logi VALUES ('after-advance')")
+        end = lsn(primary, "pg_current_wal_lsn()")
+        poll(lambda: lsn(rep, "pg_last_wal_replay_lsn()") >= end, 30, "replica replay")
+        rep.psql("SELECT pg_promote(true, 30)")
+        out, log = run_doc(None, {"name": "pg2", "role": "primary", "config": conf2,
+                                  "cluster": clu(status, conf2), "server_version": version,
+                                  "logical": {"pending": {"cdc": None}}, "promote": True})
+        assert "Logical replication slots that might be unsafe to use after promote: " \
+               "{'cdc'}" in log
+        changes = logical_changes(rep, "cdc")
+        assert any("after-advance" in c for c in changes), changes
+        assert not any("consumed-on-primary" in c or "before-copy" in c for c in changes)
+    finally:
+        rep.cleanup()
+        drop_all(primary)
+        primary.psql("DROP TABLE IF EXISTS logi")

@@ -8,7 +8,11 @@
  *    "server_version": 150004,            (optional: the server's)
  *    "cluster": {"<logical key>": <value>, ...},  e.g. "members/pg2": {...},
  *                                          "leader": "pg1", "config": {...}
- *    "apply": true, "deadline_ms": 5000}
+ *    "apply": true, "deadline_ms": 5000,
+ *    "logical": {"pending": {"cdc": null | <primary catalog_xmin>},
+ *                "recheck": false},        (readiness state; with "apply")
+ *    "copy": {"names": ["cdc"], "install": "/data/dir"},
+ *    "promote": true}                      (pgkeel_slots_logical_on_promote)
  *
  * Without "conn" nothing is read (the plan is made against no slots) and
  * "server_version" must be given.
@@ -17,7 +21,9 @@
  * they are (the leader key).  The cluster is built with the real builder.
  * Writes one JSON document on stdout: the desired slots, Patroni's errors,
  * the plan, the result of applying it (with "apply") and the rows of
- * pg_replication_slots afterwards.  Log lines go to stderr.  Exit 0 unless
+ * pg_replication_slots afterwards, the readiness state after the pass
+ * ("logical"), the slots read from the leader ("copied") and the outcome of
+ * installing them ("installed", "install_error").  Log lines go to stderr.  Exit 0 unless
  * the input is unusable.
  */
 #include "autoconf.h"
@@ -33,6 +39,7 @@
 #include "json.h"
 #include "log.h"
 #include "pg_slots.h"
+#include "pg_slots_copy.h"
 #include "pg_query.h"
 #include "util.h"
 
@@ -148,7 +155,7 @@ static json_object *plan_json(const struct pgkeel_slots_plan *p)
 	json_object_object_add(o, "ops", ops);
 	json_object_object_add(o, "kept_active", names_json(p->kept_active, p->n_kept_active));
 	json_object_object_add(o, "ignored", names_json(p->ignored, p->n_ignored));
-	json_object_object_add(o, "not_copied", names_json(p->not_copied, p->n_not_copied));
+	json_object_object_add(o, "copy", names_json(p->copy, p->n_copy));
 	return o;
 }
 
@@ -169,9 +176,85 @@ static json_object *rows_json(const struct pgkeel_slot_rows *r)
 		                       x->plugin ? json_object_new_string(x->plugin) : NULL);
 		json_object_object_add(o, "active", json_object_new_boolean(x->active));
 		json_object_object_add(o, "restart_lsn", json_object_new_int64(x->restart_lsn));
+		json_object_object_add(o, "catalog_xmin", json_object_new_int64(x->catalog_xmin));
+		json_object_object_add(o, "confirmed_flush_lsn",
+		                       json_object_new_int64(x->confirmed_flush_lsn));
 		json_object_array_add(a, o);
 	}
 	return a;
+}
+
+static void logical_from_json(json_object *o, struct pgkeel_slots_logical *l)
+{
+	json_object *pending = get(o, "pending");
+
+	pgkeel_slots_logical_init(l);
+	l->recheck = json_object_get_boolean(get(o, "recheck"));
+	if (!json_object_is_type(pending, json_type_object))
+		return;
+	json_object_object_foreach(pending, name, xmin)
+	{
+		pgkeel_slots_logical_add(l, name);
+		if (xmin != NULL) {
+			l->pending[l->n_pending - 1].known = true;
+			l->pending[l->n_pending - 1].primary_xmin = json_object_get_int64(xmin);
+		}
+	}
+}
+
+static json_object *logical_json(const struct pgkeel_slots_logical *l)
+{
+	json_object *o = json_object_new_object(), *pending = json_object_new_object();
+
+	for (size_t i = 0; i < l->n_pending; i++)
+		json_object_object_add(
+		    pending, l->pending[i].name,
+		    l->pending[i].known ? json_object_new_int64(l->pending[i].primary_xmin) : NULL);
+	json_object_object_add(o, "pending", pending);
+	json_object_object_add(o, "recheck", json_object_new_boolean(l->recheck));
+	return o;
+}
+
+/* Read names from the leader; install them into a stopped data directory. */
+static void do_copy(const struct pgkeel_slots_input *input, json_object *spec,
+                    struct pgkeel_slots_logical *logical, int64_t deadline, json_object *out)
+{
+	json_object *names = get(spec, "names"), *copied = json_object_new_array();
+	const char *install = get_str(spec, "install");
+	size_t n =
+	    json_object_is_type(names, json_type_array) ? json_object_array_length(names) : 0;
+	char **v = pgkeel_xcalloc(n + 1, sizeof(*v));
+	struct pgkeel_slot_copies copies;
+	bool read_ok;
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = (char *)json_object_get_string(json_object_array_get_idx(names, i));
+	read_ok = pgkeel_slots_copy_read(input, v, n, deadline, &copies);
+	json_object_object_add(out, "copy_read_ok", json_object_new_boolean(read_ok));
+	for (size_t i = 0; i < copies.n; i++) {
+		const struct pgkeel_slot_copy *c = &copies.v[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(c->name));
+		json_object_object_add(o, "database", json_object_new_string(c->database));
+		json_object_object_add(o, "plugin", json_object_new_string(c->plugin));
+		json_object_object_add(o, "catalog_xmin", json_object_new_int64(c->catalog_xmin));
+		json_object_object_add(o, "confirmed_flush_lsn",
+		                       json_object_new_int64(c->confirmed_flush_lsn));
+		json_object_object_add(o, "state_len",
+		                       json_object_new_int64((int64_t)c->state_len));
+		json_object_array_add(copied, o);
+	}
+	json_object_object_add(out, "copied", copied);
+	if (install != NULL) {
+		char err[512] = "";
+		bool ok = pgkeel_slots_copy_install(install, &copies, logical, err, sizeof(err));
+
+		json_object_object_add(out, "installed", json_object_new_boolean(ok));
+		json_object_object_add(out, "install_error", json_object_new_string(err));
+	}
+	pgkeel_slot_copies_clear(&copies);
+	free(v);
 }
 
 int main(void)
@@ -185,6 +268,7 @@ int main(void)
 	struct pgkeel_slot_rows rows;
 	struct pgkeel_slots_plan plan;
 	struct pgkeel_slots_result res;
+	struct pgkeel_slots_logical logical;
 	struct pgkeel_diag diag;
 	struct pgkeel_cluster *cluster;
 	const char *role;
@@ -226,6 +310,7 @@ int main(void)
 	if (input.name == NULL)
 		die("no name");
 
+	logical_from_json(get(in, "logical"), &logical);
 	out = json_object_new_object();
 	json_object_object_add(out, "server_version", json_object_new_int64(version));
 	pgkeel_diag_init(&diag);
@@ -244,7 +329,9 @@ int main(void)
 	pgkeel_slots_desired_clear(&want);
 	if (json_object_get_boolean(get(in, "apply"))) {
 		json_object *r = json_object_new_object();
-		bool ok = pgkeel_slots_sync(pg, &params, &input, deadline, &res);
+		bool ok =
+		    pgkeel_slots_sync(pg, &params, &input,
+		                      get(in, "logical") != NULL ? &logical : NULL, deadline, &res);
 
 		json_object_object_add(r, "ok", json_object_new_boolean(ok));
 		json_object_object_add(r, "read_ok", json_object_new_boolean(res.read_ok));
@@ -253,12 +340,20 @@ int main(void)
 		json_object_object_add(r, "advanced", json_object_new_int(res.advanced));
 		json_object_object_add(r, "failed", json_object_new_int(res.failed));
 		json_object_object_add(r, "skipped", json_object_new_int(res.skipped));
+		json_object_object_add(r, "copy", names_json(res.copy, res.n_copy));
+		pgkeel_slots_result_clear(&res);
 		json_object_object_add(out, "result", r);
 		if (!pgkeel_slots_read(pg, deadline, &rows))
 			die("cannot read pg_replication_slots");
 		json_object_object_add(out, "after", rows_json(&rows));
 		pgkeel_slot_rows_clear(&rows);
 	}
+	if (get(in, "copy") != NULL)
+		do_copy(&input, get(in, "copy"), &logical, deadline, out);
+	if (json_object_get_boolean(get(in, "promote")))
+		pgkeel_slots_logical_on_promote(&logical);
+	json_object_object_add(out, "logical", logical_json(&logical));
+	pgkeel_slots_logical_clear(&logical);
 	rendered = pgkeel_json_compact(out);
 	printf("%s\n", rendered);
 	free(rendered);

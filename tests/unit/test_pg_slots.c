@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -23,6 +24,7 @@
 #include "cluster.h"
 #include "config.h"
 #include "pg_slots.h"
+#include "pg_slots_copy.h"
 #include "util.h"
 
 /* ---- building inputs ---- */
@@ -634,7 +636,7 @@ static void test_plan_primary(void **state)
 	assert_string_equal(plan.kept_active[0], "busy_unknown");
 	assert_int_equal(plan.n_ignored, 1);
 	assert_string_equal(plan.ignored[0], "debezium");
-	assert_int_equal(plan.n_not_copied, 0);
+	assert_int_equal(plan.n_copy, 0);
 	assert_string_equal(plan.ops[1].old_repr,
 	                    "{'type': 'logical', 'database': 'app', 'plugin': 'wal2json'}");
 	assert_string_equal(plan.ops[1].new_repr,
@@ -722,12 +724,394 @@ static void test_plan_replica(void **state)
 	assert_slots(&r, "pg3:P keep:P cdc:L cdc2:L");
 	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
 	plan_text(&plan, buf, sizeof(buf));
-	/* logical slots are neither created nor copied on a replica; existing ones stay */
+	/* no position in /status: nothing to copy or advance yet; existing ones stay */
 	assert_string_equal(buf, "drop:pg1 create:pg3 create:keep");
-	assert_int_equal(plan.n_not_copied, 1);
-	assert_string_equal(plan.not_copied[0], "cdc");
+	assert_int_equal(plan.n_copy, 0);
 	pgkeel_slots_plan_clear(&plan);
 	done(&r);
+}
+
+static void test_plan_replica_logical(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY,
+	    "leader",
+	    "pg1",
+	    "status",
+	    "{\"optime\":1,\"slots\":{\"cdc\":5000,\"cdc2\":5000,\"cdc3\":5000,\"busy\":5000,"
+	    "\"ahead\":5000,\"moved\":5000,\"other_db\":5000}}",
+	    M("pg1", ""),
+	    M("pg2", ""),
+	    NULL};
+	static const char *const config =
+	    "{\"slots\":{\"cdc\":{\"database\":\"app\",\"plugin\":\"x\"},"
+	    "\"other_db\":{\"database\":\"b\",\"plugin\":\"x\"},"
+	    "\"cdc2\":{\"database\":\"app\",\"plugin\":\"x\"},"
+	    "\"cdc3\":{\"database\":\"app\",\"plugin\":\"x\"},"
+	    "\"busy\":{\"database\":\"app\",\"plugin\":\"x\"},"
+	    "\"ahead\":{\"database\":\"app\",\"plugin\":\"x\"},"
+	    "\"moved\":{\"database\":\"app\",\"plugin\":\"y\"},"
+	    "\"nopos\":{\"database\":\"app\",\"plugin\":\"x\"}}}";
+	struct pgkeel_slot_row rows[] = {
+	    row("cdc", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	    row("other_db", PGKEEL_SLOT_LOGICAL, "b", "x", false, 100),
+	    row("cdc3", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	    row("busy", PGKEEL_SLOT_LOGICAL, "app", "x", true, 100),
+	    row("ahead", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	    /* the plugin changed: dropped now, copied by a later cycle */
+	    row("moved", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	    row("gone", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	};
+	struct pgkeel_slots_plan plan;
+	struct run r;
+	char buf[512];
+
+	(void)state;
+	rows[0].confirmed_flush_lsn = 4000;
+	rows[1].confirmed_flush_lsn = 4000;
+	rows[2].confirmed_flush_lsn = 4500;
+	rows[3].confirmed_flush_lsn = 4000;
+	rows[4].confirmed_flush_lsn = 5000; /* already there */
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, NULL, config, 150004);
+	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
+	plan_text(&plan, buf, sizeof(buf));
+	/* advances grouped by database: cdc, cdc3 (app), then other_db (b) */
+	assert_string_equal(buf, "drop:gone drop_changed:moved advance:cdc:4000>5000 "
+	                         "advance:cdc3:4500>5000 advance:other_db:4000>5000");
+	assert_int_equal(plan.ops[2].type, PGKEEL_SLOT_LOGICAL);
+	assert_string_equal(plan.ops[2].database, "app");
+	assert_string_equal(plan.ops[4].database, "b");
+	/* cdc2 is missing and has a position: copy; nopos has none: wait */
+	assert_int_equal(plan.n_copy, 1);
+	assert_string_equal(plan.copy[0], "cdc2");
+	pgkeel_slots_plan_clear(&plan);
+	done(&r);
+
+	/* the same slots on the primary: created there, never advanced */
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, config, 150004);
+	pgkeel_slots_make_plan(&r.want, rows, PGKEEL_ARRAY_LEN(rows), r.config, &plan);
+	plan_text(&plan, buf, sizeof(buf));
+	assert_string_equal(buf, "drop:gone drop_changed:moved create:pg2 create:cdc2:app/x "
+	                         "create:moved:app/y! create:nopos:app/x");
+	assert_int_equal(plan.n_copy, 0);
+	pgkeel_slots_plan_clear(&plan);
+	done(&r);
+}
+
+static void test_name_on_primary(void **state)
+{
+	static const char *const kv[] = {CONFIG_KEY,
+	                                 "leader",
+	                                 "pg1",
+	                                 M("pg1", ""),
+	                                 M("pg-2", ""),
+	                                 M("pg3", ",\"tags\":{\"replicatefrom\":\"pg-2\"}"),
+	                                 M("pg4", ",\"tags\":{\"replicatefrom\":\"pg5\"}"),
+	                                 M("pg5", ",\"tags\":{\"replicatefrom\":\"pg4\"}"),
+	                                 M("pg6", ",\"tags\":{\"nostream\":true}"),
+	                                 NULL};
+	struct pgkeel_cluster *c = cluster_of(kv);
+	json_object *tags = parse("{\"replicatefrom\":\"pg3\"}");
+	char slot[64];
+
+	(void)state;
+	/* pg7 cascades from pg3, which cascades from pg-2: pg-2's slot carries it */
+	assert_true(pgkeel_slots_name_on_primary(c, "pg7", tags, slot));
+	assert_string_equal(slot, "pg_2");
+	assert_true(pgkeel_slots_name_on_primary(c, "pg-2", NULL, slot));
+	assert_string_equal(slot, "pg_2");
+	/* a loop, a nostream member */
+	assert_false(pgkeel_slots_name_on_primary(
+	    c, "pg4", pgkeel_cluster_get_member(c, "pg4")->d.tags, slot));
+	assert_false(pgkeel_slots_name_on_primary(
+	    c, "pg6", pgkeel_cluster_get_member(c, "pg6")->d.tags, slot));
+	json_object_put(tags);
+	pgkeel_cluster_unref(c);
+}
+
+/* ---- pg_slots_copy: leader connection, state file, install, readiness ---- */
+
+static void test_leader_conn(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY,
+	    "leader",
+	    "pg1",
+	    "members/pg1",
+	    "{\"conn_url\":\"postgres://10.0.0.1:5433/postgres\",\"api_url\":\"http://h/patroni\","
+	    "\"state\":\"running\",\"role\":\"master\",\"version\":\"3.0.2\"}",
+	    NULL};
+	static const char *const kv_kwargs[] = {
+	    CONFIG_KEY,
+	    "leader",
+	    "pg1",
+	    "members/pg1",
+	    "{\"conn_url\":\"postgres://10.0.0.1:5433/postgres\",\"api_url\":\"http://h/patroni\","
+	    "\"conn_kwargs\":{\"host\":\"/run/pg\",\"port\":6000,\"dbname\":\"x\"},"
+	    "\"state\":\"running\",\"role\":\"master\",\"version\":\"3.0.2\"}",
+	    NULL};
+	static const char *const kv_none[] = {CONFIG_KEY, M("pg1", ""), NULL};
+	struct pgkeel_cluster *c = cluster_of(kv), *ck = cluster_of(kv_kwargs),
+	                      *cn = cluster_of(kv_none);
+	json_object *config =
+	    parse("{\"postgresql\":{\"database\":\"appdb\",\"authentication\":{"
+	          "\"superuser\":{\"username\":\"su\",\"password\":\"s3cret\"},"
+	          "\"rewind\":{\"username\":\"rw\",\"password\":\"pw\",\"sslmode\":\"require\","
+	          "\"channel_binding\":null}}}}");
+	struct pgkeel_slots_leader_conn conn;
+	char err[128];
+
+	(void)state;
+	/* 11+: the rewind user, its other keys as libpq keywords (nulls dropped) */
+	assert_true(pgkeel_slots_leader_conn_init(&conn, c, config, 150004, err, sizeof(err)));
+	assert_string_equal(conn.params.host, "10.0.0.1");
+	assert_int_equal(conn.params.port, 5433);
+	assert_string_equal(conn.params.dbname, "appdb");
+	assert_string_equal(conn.params.user, "rw");
+	assert_string_equal(conn.params.password, "pw");
+	assert_int_equal(conn.params.n_extra, 1);
+	assert_string_equal(conn.params.extra_keys[0], "sslmode");
+	assert_string_equal(conn.params.extra_values[0], "require");
+	assert_string_equal(conn.leader, "pg1");
+	pgkeel_slots_leader_conn_clear(&conn);
+	/* before 11: the superuser */
+	assert_true(pgkeel_slots_leader_conn_init(&conn, c, config, 100020, err, sizeof(err)));
+	assert_string_equal(conn.params.user, "su");
+	assert_int_equal(conn.params.n_extra, 0);
+	pgkeel_slots_leader_conn_clear(&conn);
+	/* conn_kwargs win over conn_url; dbname is still postgresql.database */
+	assert_true(pgkeel_slots_leader_conn_init(&conn, ck, config, 150004, err, sizeof(err)));
+	assert_string_equal(conn.params.host, "/run/pg");
+	assert_int_equal(conn.params.port, 6000);
+	assert_string_equal(conn.params.dbname, "appdb");
+	pgkeel_slots_leader_conn_clear(&conn);
+	/* no leader */
+	assert_false(pgkeel_slots_leader_conn_init(&conn, cn, config, 150004, err, sizeof(err)));
+	assert_string_equal(err, "no leader");
+	pgkeel_slots_leader_conn_clear(&conn);
+	json_object_put(config);
+	/* no configuration at all: postgres, no user */
+	assert_true(pgkeel_slots_leader_conn_init(&conn, c, NULL, 150004, err, sizeof(err)));
+	assert_string_equal(conn.params.dbname, "postgres");
+	assert_null(conn.params.user);
+	pgkeel_slots_leader_conn_clear(&conn);
+	pgkeel_cluster_unref(c);
+	pgkeel_cluster_unref(ck);
+	pgkeel_cluster_unref(cn);
+}
+
+/* A state file as PostgreSQL 15 writes it (the fields past the name left zero). */
+#define STATE_LEN 200
+static void make_state(unsigned char *buf, const char *name)
+{
+	uint32_t magic = PGKEEL_SLOT_STATE_MAGIC, version = 2, length = STATE_LEN - 16, crc;
+
+	memset(buf, 0, STATE_LEN);
+	memcpy(buf, &magic, 4);
+	memcpy(buf + 8, &version, 4);
+	memcpy(buf + 12, &length, 4);
+	memcpy(buf + 16, name, strlen(name));
+	crc = pgkeel_crc32c(buf + 8, STATE_LEN - 8);
+	memcpy(buf + 4, &crc, 4);
+}
+
+static void test_state_check(void **state)
+{
+	unsigned char buf[STATE_LEN];
+	char why[128];
+
+	(void)state;
+	/* the standard check value of CRC-32C */
+	assert_int_equal(pgkeel_crc32c("123456789", 9), 0xE3069283u);
+	assert_int_equal(pgkeel_crc32c("", 0), 0);
+	make_state(buf, "cdc");
+	assert_true(pgkeel_slot_state_check("cdc", buf, sizeof(buf), why, sizeof(why)));
+	/* another slot's file */
+	assert_false(pgkeel_slot_state_check("cd", buf, sizeof(buf), why, sizeof(why)));
+	assert_string_equal(why, "the file is not the state of slot cd");
+	assert_false(pgkeel_slot_state_check("cdc2", buf, sizeof(buf), why, sizeof(why)));
+	/* truncated */
+	assert_false(pgkeel_slot_state_check("cdc", buf, sizeof(buf) - 1, why, sizeof(why)));
+	assert_non_null(strstr(why, "does not match the file size"));
+	assert_false(pgkeel_slot_state_check("cdc", buf, 20, why, sizeof(why)));
+	assert_false(pgkeel_slot_state_check("cdc", NULL, 0, why, sizeof(why)));
+	/* one flipped bit */
+	buf[100] ^= 4;
+	assert_false(pgkeel_slot_state_check("cdc", buf, sizeof(buf), why, sizeof(why)));
+	assert_string_equal(why, "checksum mismatch");
+	buf[100] ^= 4;
+	buf[0] ^= 1;
+	assert_false(pgkeel_slot_state_check("cdc", buf, sizeof(buf), why, sizeof(why)));
+	assert_non_null(strstr(why, "wrong magic number"));
+}
+
+static char *path_in(const char *dir, const char *rel)
+{
+	return pgkeel_asprintf("%s/%s", dir, rel);
+}
+
+static bool file_has(const char *path, const unsigned char *data, size_t len)
+{
+	unsigned char got[STATE_LEN + 1];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	n = fread(got, 1, sizeof(got), f);
+	fclose(f);
+	return n == len && memcmp(got, data, len) == 0;
+}
+
+static void test_install(void **state)
+{
+	char tmpl[] = "/tmp/pgkeel-slots-XXXXXX";
+	char *dir = mkdtemp(tmpl), *p;
+	unsigned char a[STATE_LEN], b[STATE_LEN];
+	struct pgkeel_slot_copy v[2];
+	struct pgkeel_slot_copies copies = {.v = v, .n = 2};
+	struct pgkeel_slots_logical logical;
+	struct stat st;
+	char err[256];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(dir);
+	make_state(a, "cdc");
+	make_state(b, "other");
+	memset(v, 0, sizeof(v));
+	(void)pgkeel_fmt(v[0].name, sizeof(v[0].name), "cdc");
+	v[0].state = a;
+	v[0].state_len = sizeof(a);
+	(void)pgkeel_fmt(v[1].name, sizeof(v[1].name), "other");
+	v[1].state = b;
+	v[1].state_len = sizeof(b);
+	pgkeel_slots_logical_init(&logical);
+	logical.recheck = false;
+
+	/* not a data directory: no pg_replslot */
+	assert_false(pgkeel_slots_copy_install(dir, &copies, &logical, err, sizeof(err)));
+	assert_non_null(strstr(err, "pg_replslot"));
+
+	/* an old copy of cdc, a leftover temporary directory, group access */
+	assert_int_equal(chmod(dir, 0750), 0);
+	p = path_in(dir, "pg_replslot");
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	p = path_in(dir, "pg_replslot/cdc");
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	p = path_in(dir, "pg_replslot/cdc/state");
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("old", f);
+	fclose(f);
+	free(p);
+	p = path_in(dir, "pg_replslot/other.tmp");
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	p = path_in(dir, "pg_replslot/other.tmp/state");
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fclose(f);
+	free(p);
+
+	assert_true(pgkeel_slots_copy_install(dir, &copies, &logical, err, sizeof(err)));
+	p = path_in(dir, "pg_replslot/cdc/state");
+	assert_true(file_has(p, a, sizeof(a)));
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	free(p);
+	p = path_in(dir, "pg_replslot/other");
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0750);
+	free(p);
+	p = path_in(dir, "pg_replslot/other/state");
+	assert_true(file_has(p, b, sizeof(b)));
+	free(p);
+	p = path_in(dir, "pg_replslot/other.tmp");
+	assert_int_equal(stat(p, &st), -1);
+	free(p);
+	assert_int_equal(logical.n_pending, 2);
+	assert_true(pgkeel_slots_logical_is_pending(&logical, "cdc"));
+	assert_false(logical.pending[0].known);
+
+	/* a bad state file or name: refused before anything is touched */
+	b[60] ^= 1;
+	assert_false(pgkeel_slots_copy_install(dir, &copies, NULL, err, sizeof(err)));
+	assert_string_equal(err, "slot other: checksum mismatch");
+	b[60] ^= 1;
+	(void)pgkeel_fmt(v[1].name, sizeof(v[1].name), "../x");
+	assert_false(pgkeel_slots_copy_install(dir, &copies, NULL, err, sizeof(err)));
+	assert_string_equal(err, "invalid replication slot name '../x'");
+	copies.n = 0;
+	assert_true(pgkeel_slots_copy_install(dir, &copies, NULL, err, sizeof(err)));
+
+	pgkeel_slots_logical_clear(&logical);
+	p = pgkeel_asprintf("rm -rf '%s'", dir);
+	assert_int_equal(system(p), 0);
+	free(p);
+}
+
+static void test_readiness(void **state)
+{
+	struct pgkeel_slots_logical l;
+	struct pgkeel_slot_row rows[] = {
+	    row("a", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	    row("b", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	    row("c", PGKEEL_SLOT_LOGICAL, "app", "x", false, 100),
+	};
+
+	(void)state;
+	rows[0].catalog_xmin = 900;
+	rows[1].catalog_xmin = 700;
+	rows[2].catalog_xmin = 900;
+	pgkeel_slots_logical_init(&l);
+	assert_true(l.recheck);
+	pgkeel_slots_logical_add(&l, "a");
+	pgkeel_slots_logical_add(&l, "b");
+	pgkeel_slots_logical_add(&l, "c");
+	pgkeel_slots_logical_add(&l, "gone");
+	pgkeel_slots_logical_add(&l, "a"); /* once */
+	assert_int_equal(l.n_pending, 4);
+
+	/* nothing known from the primary: only the vanished slot goes */
+	pgkeel_slots_logical_ready(&l, rows, PGKEEL_ARRAY_LEN(rows), false, -1);
+	assert_int_equal(l.n_pending, 3);
+	assert_false(pgkeel_slots_logical_is_pending(&l, "gone"));
+
+	/* primary xmins known: a 800, b 800, c unknown (not on the primary) */
+	l.pending[0].known = l.pending[1].known = true;
+	l.pending[0].primary_xmin = 800;
+	l.pending[1].primary_xmin = 800;
+	/* the physical slot has no catalog_xmin yet: nothing is ready */
+	pgkeel_slots_logical_ready(&l, rows, PGKEEL_ARRAY_LEN(rows), true, -1);
+	assert_int_equal(l.n_pending, 3);
+	/* physical 750: below a's primary xmin */
+	pgkeel_slots_logical_ready(&l, rows, PGKEEL_ARRAY_LEN(rows), true, 750);
+	assert_int_equal(l.n_pending, 3);
+	/* 850: 800 <= 850 <= 900 makes a ready; b's local 700 is behind */
+	pgkeel_slots_logical_ready(&l, rows, PGKEEL_ARRAY_LEN(rows), true, 850);
+	assert_int_equal(l.n_pending, 2);
+	assert_false(pgkeel_slots_logical_is_pending(&l, "a"));
+	assert_true(pgkeel_slots_logical_is_pending(&l, "b"));
+	assert_true(pgkeel_slots_logical_is_pending(&l, "c"));
+	/* b advanced locally */
+	rows[1].catalog_xmin = 860;
+	pgkeel_slots_logical_ready(&l, rows, PGKEEL_ARRAY_LEN(rows), true, 850);
+	assert_int_equal(l.n_pending, 1);
+	assert_string_equal(l.pending[0].name, "c");
+
+	pgkeel_slots_logical_on_promote(&l);
+	assert_int_equal(l.n_pending, 0);
+	assert_false(l.recheck);
+	pgkeel_slots_logical_recheck(&l);
+	assert_true(l.recheck);
+	pgkeel_slots_logical_add(&l, "a");
+	pgkeel_slots_logical_forget(&l);
+	assert_int_equal(l.n_pending, 0);
+	assert_false(l.recheck);
+	pgkeel_slots_logical_clear(&l);
 }
 
 int main(void)
@@ -747,6 +1131,12 @@ int main(void)
 	    cmocka_unit_test(test_plan_primary),
 	    cmocka_unit_test(test_plan_advance_rules),
 	    cmocka_unit_test(test_plan_replica),
+	    cmocka_unit_test(test_plan_replica_logical),
+	    cmocka_unit_test(test_name_on_primary),
+	    cmocka_unit_test(test_leader_conn),
+	    cmocka_unit_test(test_state_check),
+	    cmocka_unit_test(test_install),
+	    cmocka_unit_test(test_readiness),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
