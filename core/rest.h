@@ -1,0 +1,194 @@
+/*
+ * The REST API server: Patroni 3.0.2's endpoints, status codes, bodies and
+ * messages (spec/patroni-interfaces.md §1), on libmicrohttpd.
+ *
+ * Served in the server's own threads, from the published state (state.h)
+ * and never waiting for the HA loop:
+ *   GET/HEAD/OPTIONS health checks: /, /primary, /master, /read-write,
+ *       /leader, /standby-leader, /standby_leader, /replica (?lag=,
+ *       ?tag_<key>=<value>), /read-only, /read-only-sync, /sync,
+ *       /synchronous, /async, /asynchronous, /health, and any other path
+ *       (503 and, for GET, the status document, as Patroni);
+ *   GET /patroni (the status document, 200), GET /liveness, GET /readiness
+ *       (status line only), GET /failsafe;
+ *   POST /failsafe: Patroni answers it at once from memory, and so does
+ *       pgkeel: a peer primary posts it with a 2 s timeout while the DCS is
+ *       down, exactly when the HA loop may be blocked on DCS calls, and a
+ *       late answer would make that primary demote.  The last accepted
+ *       message is kept for the loop (pgkeel_rest_failsafe_last) and the
+ *       loop is woken.
+ * Queued to the HA loop (the connection is suspended meanwhile, so health
+ * checks never wait behind them):
+ *   POST /switchover, POST /failover: body parsed and checked here (401,
+ *       411, 400 pages; Patroni's 400/422 texts for missing leader or
+ *       candidate, scheduled_at and pause); the loop does the rest
+ *       (feasibility 412s, the failover key, polling) and answers with
+ *       pgkeel_rest_reply().
+ * Any other method/path combination: 501 "Unsupported method ('X')", the
+ * page whose text patronictl looks for ("Server does not support this
+ * operation").  Issue 6 adds its endpoints as rows of the route table in
+ * rest.c; those that need the DCS become new request kinds.
+ *
+ * Unsafe endpoints (POST/PUT/PATCH/DELETE) check basic auth first when
+ * restapi.authentication is set: 401 "no auth header received" / "not
+ * authenticated" with WWW-Authenticate: Basic realm="Patroni".
+ *
+ * The loop's side:
+ *   1. the server posts PGKEEL_EVENT_OTHER through the host (host.h) when a
+ *      request is queued or a failsafe message arrived;
+ *   2. the loop drains pgkeel_rest_next_request() until NULL;
+ *   3. it passes every request it got to pgkeel_rest_reply() exactly once,
+ *      when it has the answer (possibly cycles later).
+ * Every queued request has a reply deadline (req->deadline_ms): when the
+ * loop has not answered by then the server answers 503 itself ("... status
+ * unknown" once the loop took it, "... was not processed" before), so a
+ * stuck loop never hangs a client.  A reply after that is ignored.
+ *
+ * Threads: start/stop from one thread (the daemon's main thread);
+ * next_request/reply/failsafe_last from the HA loop; everything else
+ * internal.
+ */
+#ifndef PGKEEL_REST_H
+#define PGKEEL_REST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pgkeel/host.h>
+
+struct json_object;
+struct pgkeel_cluster;
+struct pgkeel_config;
+struct pgkeel_member;
+
+struct pgkeel_rest_opts {
+	const char *listen;         /* restapi.listen "host:port" ("*:8008", "[::1]:8008"); port 0: any */
+	const char *auth_username;  /* restapi.authentication; NULL: none */
+	const char *auth_password;
+	/* restapi.http_extra_headers: name/value pairs, 2 * n_extra_headers strings */
+	const char *const *extra_headers;
+	size_t n_extra_headers;
+	unsigned threads;            /* worker threads; 0: 2 */
+	unsigned connection_timeout_s; /* idle connection timeout; 0: 30 */
+	unsigned max_connections;    /* 0: 512 */
+	unsigned per_ip_connections; /* connections per client address; 0: 128 */
+	unsigned backlog;            /* listen backlog (restapi.request_queue_size); 0: 128 */
+	unsigned queue_max;          /* requests waiting for the loop; 0: 16 */
+	int reply_timeout_ms;        /* loop reply deadline; 0: 10000 */
+	/* Added to the deadline of an immediate switchover/failover, which the
+	 * loop polls for (Patroni: 2 * max(10, loop_wait) s); 0: that. */
+	int switchover_wait_ms;
+	size_t max_body;             /* request body limit; 0: 64 KiB (larger: 413) */
+	/* Reported next to Patroni's version in /patroni; NULL: PACKAGE_VERSION. */
+	const char *pgkeel_version;
+};
+
+/*
+ * restapi.* from a configuration snapshot (listen, authentication,
+ * http_extra_headers, request_queue_size).  The strings point into c, which
+ * must outlive pgkeel_rest_start() (the server copies what it keeps).
+ * `headers` receives up to max_headers * 2 strings.
+ */
+void pgkeel_rest_opts_from_config(const struct pgkeel_config *c, struct pgkeel_rest_opts *o,
+                                  const char **headers, size_t max_headers);
+
+struct pgkeel_rest;
+
+/*
+ * Bind restapi.listen as Patroni does (host "" or "*": all addresses, IPv6
+ * dual stack when the system has it; a name: its first passive address,
+ * IPv6 first when dual stack is available) and start the worker threads.
+ * NULL with a message in err on failure.
+ */
+struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *opts, char *err,
+                                      size_t errlen) PGKEEL_MUSTCHECK;
+/* The bound port (useful with port 0). */
+int pgkeel_rest_port(const struct pgkeel_rest *srv);
+/*
+ * Answer every pending request 503, stop the threads, close the socket.
+ * Requests the loop still holds stay valid until it replies to them.
+ * NULL is fine.
+ */
+void pgkeel_rest_stop(struct pgkeel_rest *srv);
+
+enum pgkeel_rest_kind {
+	PGKEEL_REST_SWITCHOVER = 1, /* POST /switchover */
+	PGKEEL_REST_FAILOVER,       /* POST /failover */
+};
+
+/* "switchover", "failover" (Patroni's action word). */
+const char *pgkeel_rest_kind_name(enum pgkeel_rest_kind kind);
+
+/* A request for the loop; fields are read-only and live until the reply. */
+struct pgkeel_rest_req {
+	enum pgkeel_rest_kind kind;
+	/* SWITCHOVER / FAILOVER: NULL when absent (null, "" and other falsy values) */
+	const char *leader;
+	const char *candidate;    /* "candidate", else "member" */
+	const char *scheduled_at; /* normalized ISO 8601 with offset (Python isoformat), NULL: now */
+	int64_t scheduled_at_ms;  /* the same as epoch milliseconds */
+	struct json_object *body; /* the parsed request body; NULL when none */
+	const char *client;       /* client address, for logs */
+	int64_t deadline_ms;      /* monotonic: after it the server answers by itself */
+};
+
+/* The next queued request, or NULL.  The loop now owns a reference. */
+struct pgkeel_rest_req *pgkeel_rest_next_request(struct pgkeel_rest *srv);
+
+/*
+ * Answer a request and release it (req is invalid afterwards).  body is
+ * copied; content_type NULL means "text/html" (Patroni's type for its plain
+ * messages).  Ignored (but still released) when the server already
+ * answered it (deadline, shutdown).
+ */
+void pgkeel_rest_reply(struct pgkeel_rest_req *req, int status, const char *content_type,
+                       const char *body);
+/* Answer with Python's error page for status (send_error: 409, 502, 503, ...). */
+void pgkeel_rest_reply_error(struct pgkeel_rest_req *req, int status);
+
+/* The last message a leader posted to POST /failsafe (Patroni's Failsafe.update). */
+struct pgkeel_rest_failsafe {
+	char *name;
+	char *conn_url;
+	char *api_url;
+	char *slots_json;        /* "slots" rendered compact; NULL when absent */
+	int64_t received_ms;     /* monotonic time it was accepted */
+};
+/* Copy of the last accepted message; false when none yet.  Free with _clear. */
+bool pgkeel_rest_failsafe_last(struct pgkeel_rest *srv, struct pgkeel_rest_failsafe *out);
+void pgkeel_rest_failsafe_clear(struct pgkeel_rest_failsafe *f);
+
+/* ---- helpers for the loop's part of /switchover and /failover (rest_failover.c) ---- */
+
+/*
+ * Patroni's is_failover_possible() up to the peer probe, on a freshly read
+ * cluster: NULL when the request may go on, else the 412 text (static or
+ * written into buf).  When it may go on, *probe / *n_probe list the members
+ * whose GET /patroni must be asked (malloc'd array of pointers into c; free
+ * it): the request is possible when at least one of them answers and is
+ * not tagged nofailover nor reports watchdog_failed; otherwise answer 412
+ * pgkeel_rest_failover_no_candidate().
+ */
+const char *pgkeel_rest_failover_precheck(const struct pgkeel_cluster *c, bool synchronous_mode,
+                                          enum pgkeel_rest_kind kind, const char *leader,
+                                          const char *candidate, char *buf, size_t len,
+                                          const struct pgkeel_member ***probe, size_t *n_probe);
+/* "<action> is not possible: no good candidates have been found" into buf. */
+const char *pgkeel_rest_failover_no_candidate(enum pgkeel_rest_kind kind, char *buf, size_t len);
+
+/*
+ * One step of Patroni's poll_failover_result on a freshly read cluster:
+ * true when finished, with *status and the text in buf ("Successfully
+ * switched over to "pg-2"", "Switchover failed", ...); false to poll again
+ * (every second, until pgkeel_rest_failover_wait_ms(), then 503
+ * pgkeel_rest_failover_unknown()).
+ */
+bool pgkeel_rest_failover_poll(const struct pgkeel_cluster *c, enum pgkeel_rest_kind kind,
+                               const char *old_leader, const char *candidate, int *status,
+                               char *buf, size_t len);
+const char *pgkeel_rest_failover_unknown(enum pgkeel_rest_kind kind, char *buf, size_t len);
+/* 2 * max(10, loop_wait) seconds, in milliseconds. */
+int64_t pgkeel_rest_failover_wait_ms(int loop_wait);
+
+#endif

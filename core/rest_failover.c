@@ -1,0 +1,355 @@
+/*
+ * POST /switchover and POST /failover as Patroni 3.0.2's do_POST_failover:
+ * the checks on the request made in the REST thread (parse), and the pure
+ * parts the HA loop runs on a fresh cluster view (is_failover_possible up to
+ * the peer probe, one step of poll_failover_result), with Patroni's texts.
+ */
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cluster.h"
+#include "json.h"
+#include "rest_internal.h"
+#include "util.h"
+
+const char *pgkeel_rest_kind_name(enum pgkeel_rest_kind kind)
+{
+	return kind == PGKEEL_REST_FAILOVER ? "failover" : "switchover";
+}
+
+/* action.title(): "Switchover", "Failover" */
+static const char *kind_title(enum pgkeel_rest_kind kind)
+{
+	return kind == PGKEEL_REST_FAILOVER ? "Failover" : "Switchover";
+}
+
+void pgkeel_rest_failover_req_clear(struct pgkeel_rest_failover_req *r)
+{
+	free(r->leader);
+	free(r->candidate);
+	free(r->scheduled_at);
+	memset(r, 0, sizeof(*r));
+}
+
+/* request.get(name) when truthy, as text; NULL when absent or falsy. */
+static char *truthy_field(const struct json_object *body, const char *name)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex((struct json_object *)(uintptr_t)body, name, &v) ||
+	    !pgkeel_json_truthy(v))
+		return NULL;
+	if (json_object_is_type(v, json_type_string))
+		return pgkeel_strdup(json_object_get_string(v));
+	return pgkeel_json_compact(v);
+}
+
+/* ----------------------------------------------------------- timestamps */
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+/* n digits exactly at *p into *out. */
+static bool digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return false;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+struct ts {
+	int year, mon, day, hour, min, sec, usec;
+	bool has_tz;
+	int offset_min;
+};
+
+/*
+ * The forms dateutil's parser reads unambiguously: an ISO 8601 date, then
+ * optionally 'T' or ' ' and HH[:MM[:SS[.fraction]]], then optionally 'Z',
+ * "UTC", "GMT" or an offset +HH, +HHMM, +HH:MM (a space may precede it).
+ */
+static bool parse_ts(const char *s, struct ts *t)
+{
+	const char *p = s;
+
+	memset(t, 0, sizeof(*t));
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!digits(&p, 4, &t->year) || *p++ != '-' || !digits(&p, 2, &t->mon) || *p++ != '-' ||
+	    !digits(&p, 2, &t->day))
+		return false;
+	if (t->year < 1 || t->mon < 1 || t->mon > 12 || t->day < 1 ||
+	    t->day > days_in_month(t->year, t->mon))
+		return false;
+	if ((*p == 'T' || *p == ' ') && isdigit((unsigned char)p[1])) {
+		p++;
+		if (!digits(&p, 2, &t->hour))
+			return false;
+		if (*p == ':') {
+			p++;
+			if (!digits(&p, 2, &t->min))
+				return false;
+			if (*p == ':') {
+				p++;
+				if (!digits(&p, 2, &t->sec))
+					return false;
+				if (*p == '.' || *p == ',') {
+					int n = 0;
+
+					p++;
+					if (!isdigit((unsigned char)*p))
+						return false;
+					for (; isdigit((unsigned char)*p); p++, n++)
+						if (n < 6)
+							t->usec = t->usec * 10 + (*p - '0');
+					for (; n < 6; n++)
+						t->usec *= 10;
+				}
+			}
+		}
+		if (t->hour > 23 || t->min > 59 || t->sec > 59)
+			return false;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+		t->has_tz = true;
+	} else if (strncmp(p, "UTC", 3) == 0 || strncmp(p, "GMT", 3) == 0) {
+		p += 3;
+		t->has_tz = true;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, hh, mm = 0;
+
+		if (!digits(&p, 2, &hh))
+			return false;
+		if (*p == ':')
+			p++;
+		if (isdigit((unsigned char)*p) && !digits(&p, 2, &mm))
+			return false;
+		if (hh > 23 || mm > 59)
+			return false;
+		t->has_tz = true;
+		t->offset_min = sign * (hh * 60 + mm);
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	return *p == '\0';
+}
+
+int pgkeel_rest_parse_schedule(const struct json_object *value, const char *action,
+                               int64_t now_epoch_ms, char **iso, int64_t *epoch_ms, char *msg,
+                               size_t len)
+{
+	struct ts t;
+	int64_t secs;
+	int off;
+
+	*iso = NULL;
+	if (!json_object_is_type(value, json_type_string) ||
+	    !parse_ts(json_object_get_string((struct json_object *)(uintptr_t)value), &t)) {
+		(void)pgkeel_fmt(msg, len, "Unable to parse scheduled timestamp. It should be in an "
+		                           "unambiguous format, e.g. ISO 8601");
+		return 422;
+	}
+	if (!t.has_tz) {
+		(void)pgkeel_fmt(msg, len, "Timezone information is mandatory for the scheduled %s",
+		                 action);
+		return 400;
+	}
+	secs = days_from_civil(t.year, t.mon, t.day) * 86400 + t.hour * 3600 + t.min * 60 + t.sec -
+	       (int64_t)t.offset_min * 60;
+	*epoch_ms = secs * 1000 + t.usec / 1000;
+	if (secs * 1000000 + t.usec < now_epoch_ms * 1000) {
+		(void)pgkeel_fmt(msg, len, "Cannot schedule %s in the past", action);
+		return 422;
+	}
+	off = t.offset_min < 0 ? -t.offset_min : t.offset_min;
+	if (t.usec != 0)
+		*iso = pgkeel_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d%c%02d:%02d", t.year, t.mon,
+		                       t.day, t.hour, t.min, t.sec, t.usec,
+		                       t.offset_min < 0 ? '-' : '+', off / 60, off % 60);
+	else
+		*iso = pgkeel_asprintf("%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", t.year, t.mon,
+		                       t.day, t.hour, t.min, t.sec, t.offset_min < 0 ? '-' : '+',
+		                       off / 60, off % 60);
+	return 0;
+}
+
+/* -------------------------------------------------------- the request */
+
+int pgkeel_rest_failover_parse(enum pgkeel_rest_kind kind, const struct json_object *body,
+                               bool paused, int64_t now_epoch_ms,
+                               struct pgkeel_rest_failover_req *out, char *msg, size_t len)
+{
+	const char *action = pgkeel_rest_kind_name(kind);
+	struct json_object *sched = NULL;
+	int status = 400;
+
+	memset(out, 0, sizeof(*out));
+	out->leader = truthy_field(body, "leader");
+	out->candidate = truthy_field(body, "candidate");
+	if (out->candidate == NULL)
+		out->candidate = truthy_field(body, "member");
+	if (kind == PGKEEL_REST_FAILOVER && out->candidate == NULL) {
+		(void)pgkeel_fmt(msg, len, "Failover could be performed only to a specific candidate");
+		goto fail;
+	}
+	if (kind == PGKEEL_REST_SWITCHOVER && out->leader == NULL) {
+		(void)pgkeel_fmt(msg, len, "Switchover could be performed only from a specific leader");
+		goto fail;
+	}
+	if (json_object_object_get_ex((struct json_object *)(uintptr_t)body, "scheduled_at",
+	                              &sched) &&
+	    pgkeel_json_truthy(sched)) {
+		if (out->leader == NULL) {
+			(void)pgkeel_fmt(msg, len, "Scheduled %s is possible only from a specific leader",
+			                 action);
+			goto fail;
+		}
+		if (paused) {
+			(void)pgkeel_fmt(msg, len, "Can't schedule %s in the paused state", action);
+			goto fail;
+		}
+		status = pgkeel_rest_parse_schedule(sched, action, now_epoch_ms, &out->scheduled_at,
+		                                    &out->scheduled_at_ms, msg, len);
+		if (status != 0)
+			goto fail;
+		status = 400;
+	}
+	if (paused && out->candidate == NULL) {
+		(void)pgkeel_fmt(msg, len, "%s is possible only to a specific candidate in a paused state",
+		                 kind_title(kind));
+		goto fail;
+	}
+	return 0;
+fail:
+	pgkeel_rest_failover_req_clear(out);
+	return status;
+}
+
+/* ------------------------------------------------------ the loop's part */
+
+const char *pgkeel_rest_failover_precheck(const struct pgkeel_cluster *c, bool synchronous_mode,
+                                          enum pgkeel_rest_kind kind, const char *leader,
+                                          const char *candidate, char *buf, size_t len,
+                                          const struct pgkeel_member ***probe, size_t *n_probe)
+{
+	const char *action = pgkeel_rest_kind_name(kind);
+	const char *holder = pgkeel_cluster_leader_name(c);
+	const struct pgkeel_member **list;
+	size_t n = 0;
+
+	*probe = NULL;
+	*n_probe = 0;
+	if (leader != NULL && (holder == NULL || strcmp(holder, leader) != 0))
+		return "leader name does not match";
+	if (candidate != NULL && kind == PGKEEL_REST_SWITCHOVER && synchronous_mode &&
+	    !pgkeel_sync_matches(&c->sync, candidate, false))
+		return "candidate name does not match with sync_standby";
+
+	list = pgkeel_xcalloc(c->n_members + 1, sizeof(*list));
+	for (size_t i = 0; i < c->n_members; i++) {
+		const struct pgkeel_member *m = &c->members[i];
+		bool take;
+
+		if (candidate != NULL)
+			take = strcmp(m->name, candidate) == 0;
+		else if (synchronous_mode)
+			take = pgkeel_sync_matches(&c->sync, m->name, false);
+		else
+			take = (holder == NULL || strcmp(m->name, holder) != 0) && m->d.api_url != NULL &&
+			       m->d.api_url[0] != '\0';
+		if (take)
+			list[n++] = m;
+	}
+	if (n == 0) {
+		free(list);
+		if (candidate != NULL)
+			return "candidate does not exists";
+		if (synchronous_mode)
+			(void)pgkeel_fmt(buf, len, "%s is not possible: can not find sync_standby", action);
+		else
+			(void)pgkeel_fmt(buf, len,
+			                 "%s is not possible: cluster does not have members except leader",
+			                 action);
+		return buf;
+	}
+	*probe = list;
+	*n_probe = n;
+	return NULL;
+}
+
+const char *pgkeel_rest_failover_no_candidate(enum pgkeel_rest_kind kind, char *buf, size_t len)
+{
+	(void)pgkeel_fmt(buf, len, "%s is not possible: no good candidates have been found",
+	                 pgkeel_rest_kind_name(kind));
+	return buf;
+}
+
+bool pgkeel_rest_failover_poll(const struct pgkeel_cluster *c, enum pgkeel_rest_kind kind,
+                               const char *old_leader, const char *candidate, int *status,
+                               char *buf, size_t len)
+{
+	const char *holder = pgkeel_cluster_leader_name(c);
+	/* action[:-4] + "ed": "switched", "failed" */
+	const char *done = kind == PGKEEL_REST_FAILOVER ? "failed" : "switched";
+	const char *done_title = kind == PGKEEL_REST_FAILOVER ? "Failed" : "Switched";
+
+	if (holder != NULL && (old_leader == NULL || strcmp(holder, old_leader) != 0)) {
+		*status = 200;
+		if (candidate == NULL || strcmp(candidate, holder) == 0)
+			(void)pgkeel_fmt(buf, len, "Successfully %s over to \"%s\"", done, holder);
+		else
+			(void)pgkeel_fmt(buf, len, "%s over to \"%s\" instead of \"%s\"", done_title,
+			                 holder, candidate);
+		return true;
+	}
+	if (c->failover == NULL || !pgkeel_failover_is_request(c->failover)) {
+		*status = 503;
+		(void)pgkeel_fmt(buf, len, "%s failed", kind_title(kind));
+		return true;
+	}
+	return false;
+}
+
+const char *pgkeel_rest_failover_unknown(enum pgkeel_rest_kind kind, char *buf, size_t len)
+{
+	(void)pgkeel_fmt(buf, len, "%s status unknown", kind_title(kind));
+	return buf;
+}
+
+int64_t pgkeel_rest_failover_wait_ms(int loop_wait)
+{
+	return 2 * (int64_t)(loop_wait > 10 ? loop_wait : 10) * 1000;
+}
