@@ -4,8 +4,10 @@
  *
  * Read alongside Patroni 3.3's dcs/__init__.py (Cluster._get_members_slots,
  * _get_permanent_slots, _merge_permanent_slots, get_slot_name_on_primary,
- * __permanent_slots) and postgresql/slots.py (SlotsHandler): the last release
- * before member_slots_ttl, i.e. the pre-4.x rules of the spec.
+ * __permanent_slots, filter_permanent_slots) and postgresql/slots.py
+ * (SlotsHandler, including _ensure_logical_slots_replica): the last release
+ * before member_slots_ttl, i.e. the pre-4.x rules of the spec.  Copying and
+ * readiness of logical slots on replicas are in pg_slots_copy.c.
  */
 #include "autoconf.h"
 
@@ -1132,6 +1134,7 @@ void pgkeel_slots_result_clear(struct pgkeel_slots_result *res)
 	if (res == NULL)
 		return;
 	names_free(res->copy, res->n_copy);
+	pgkeel_slot_rows_clear(&res->rows);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -1169,6 +1172,56 @@ bool pgkeel_slots_sync(struct pgkeel_pg *pg, const struct pgkeel_pg_params *para
 	pgkeel_slots_apply(pg, params, &plan, deadline_ms, res);
 	pgkeel_slots_plan_clear(&plan);
 	pgkeel_slots_desired_clear(&want);
-	pgkeel_slot_rows_clear(&rows);
+	res->rows = rows;
 	return res->failed == 0;
+}
+
+json_object *pgkeel_slots_status(const struct pgkeel_slots_input *in,
+                                 const struct pgkeel_slot_row *rows, size_t n_rows,
+                                 int64_t last_lsn)
+{
+	/* the permanent slots of RemoteMember('', {}) as a replica */
+	struct pgkeel_slots_input any = {.cluster = in->cluster,
+	                                 .name = "",
+	                                 .role = PGKEEL_PG_REPLICA,
+	                                 .tags = NULL,
+	                                 .config = in->config,
+	                                 .server_version = in->server_version};
+	struct pgkeel_slots_desired perm;
+	json_object *out = json_object_new_object();
+	char mine[64];
+
+	if (in->cluster == NULL || in->server_version < PGKEEL_SLOT_ADVANCE_VERSION)
+		return out;
+	pgkeel_slots_compute_desired(&any, &perm, NULL);
+	pgkeel_pg_slot_name(in->name != NULL ? in->name : "", mine);
+	for (size_t i = 0; i < n_rows; i++) {
+		const struct pgkeel_slot_want *w = pgkeel_slots_desired_find(&perm, rows[i].name);
+		int64_t pos;
+		bool member_slot = false;
+
+		if (w == NULL || !w->permanent || !slot_matches(w, &rows[i]) ||
+		    strcmp(rows[i].name, mine) == 0)
+			continue;
+		for (size_t j = 0; j < in->cluster->n_members; j++) {
+			char sn[64];
+
+			pgkeel_pg_slot_name(in->cluster->members[j].name, sn);
+			member_slot = member_slot || strcmp(sn, rows[i].name) == 0;
+		}
+		if (w->type == PGKEEL_SLOT_LOGICAL && member_slot)
+			continue;
+		pos = w->type == PGKEEL_SLOT_LOGICAL ? rows[i].confirmed_flush_lsn
+		                                     : rows[i].restart_lsn;
+		if (pos >= 0)
+			json_object_object_add(out, rows[i].name, json_object_new_int64(pos));
+	}
+	{
+		const struct pgkeel_slot_want *w = pgkeel_slots_desired_find(&perm, mine);
+
+		if (w != NULL && w->permanent && w->type == PGKEEL_SLOT_PHYSICAL && last_lsn >= 0)
+			json_object_object_add(out, mine, json_object_new_int64(last_lsn));
+	}
+	pgkeel_slots_desired_clear(&perm);
+	return out;
 }

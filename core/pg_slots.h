@@ -242,9 +242,11 @@ struct pgkeel_slots_result {
 	 * advance failed with 58P01 */
 	char **copy;
 	size_t n_copy;
+	/* sync: the rows read this cycle, before any change (for pgkeel_slots_status) */
+	struct pgkeel_slot_rows rows;
 };
 
-/* Free the copy list; counters back to 0.  NULL is fine. */
+/* Free the copy list and rows; counters back to 0.  NULL is fine. */
 void pgkeel_slots_result_clear(struct pgkeel_slots_result *res);
 
 /* Read pg_replication_slots (non-temporary).  Logs and returns false on failure. */
@@ -278,6 +280,21 @@ struct pgkeel_slots_logical; /* pg_slots_copy.h */
 bool pgkeel_slots_sync(struct pgkeel_pg *pg, const struct pgkeel_pg_params *params,
                        const struct pgkeel_slots_input *in, struct pgkeel_slots_logical *logical,
                        int64_t deadline_ms, struct pgkeel_slots_result *res);
+
+/*
+ * What a leader publishes as /status "slots" (Patroni 3.3 update_lock with
+ * filter_permanent_slots and process_permanent_slots): for each permanent
+ * slot of the configuration (as any replica would want it) that exists in
+ * rows with the same attributes, its position -- restart_lsn for a physical
+ * slot, confirmed_flush_lsn for a logical one (not when named like a
+ * member's slot) -- and the physical slot named like this node (in->name)
+ * at last_lsn when that one is permanent.  Nothing before 11 (no advancing
+ * there) or without a configuration.  A new object, possibly empty: pass it
+ * to pgkeel_status_encode, then json_object_put it.
+ */
+json_object *pgkeel_slots_status(const struct pgkeel_slots_input *in,
+                                 const struct pgkeel_slot_row *rows, size_t n_rows,
+                                 int64_t last_lsn);
 
 /*
  * The physical slot that carries this node's WAL on the primary

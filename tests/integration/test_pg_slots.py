@@ -3,7 +3,11 @@ member slots created for two members and dropped when a member vanishes,
 ignore_slots, a permanent logical slot (test_decoding) created on the
 primary and re-created when its plugin changes, an active slot left alone,
 advancing of a permanent physical slot, nothing touched without a `config`
-key, and on a streaming replica: physical slots yes, logical ones not copied.
+key, on a streaming replica physical slots, and logical slots on a replica
+(core/pg_slots_copy.c): copied from the primary into the stopped replica,
+ready once the primary's physical slot holds the catalog_xmin, advanced to the
+/status position the leader publishes, re-copy asked for when their WAL is
+gone, usable after promotion, dropped when no longer wanted.
 
 The probe gets a cluster as JSON (the DCS keys) on stdin and runs
 pgkeel_slots_sync() once; PostgreSQL runs as the postgres user (pg_instance).
@@ -88,19 +92,26 @@ def cluster(leader, members, config=None, status=None, with_config=True):
     return c
 
 
-def run(pg, clu, config=None, name="pg1", role="primary", tags=None, apply=True,
-        logical=None):
-    doc = {"conn": {"host": pg.sockdir, "port": pg.port, "user": "postgres"},
-           "name": name, "role": role, "tags": tags or {},
-           "config": config if config is not None else {}, "cluster": clu, "apply": apply,
-           "deadline_ms": 20000}
-    if logical is not None:
-        doc["logical"] = logical
+def run_doc(pg, doc):
+    if pg is not None:
+        doc["conn"] = {"host": pg.sockdir, "port": pg.port, "user": "postgres"}
+    doc.setdefault("deadline_ms", 20000)
     p = subprocess.run([PROBE], input=json.dumps(doc).encode(), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=60)
     err = p.stderr.decode(errors="replace")
     assert p.returncode == 0, "slots_probe exited %d: %s" % (p.returncode, err)
     return json.loads(p.stdout), err
+
+
+def run(pg, clu, config=None, name="pg1", role="primary", tags=None, apply=True,
+        logical=None, last_lsn=None):
+    doc = {"name": name, "role": role, "tags": tags or {},
+           "config": config if config is not None else {}, "cluster": clu, "apply": apply}
+    if logical is not None:
+        doc["logical"] = logical
+    if last_lsn is not None:
+        doc["last_lsn"] = last_lsn
+    return run_doc(pg, doc)
 
 
 def slots(pg):
@@ -289,17 +300,6 @@ def logical_changes(pg, slot):
     return text.splitlines()
 
 
-def run_doc(pg, doc):
-    if pg is not None:
-        doc["conn"] = {"host": pg.sockdir, "port": pg.port, "user": "postgres"}
-    doc.setdefault("deadline_ms", 20000)
-    p = subprocess.run([PROBE], input=json.dumps(doc).encode(), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=60)
-    err = p.stderr.decode(errors="replace")
-    assert p.returncode == 0, "slots_probe exited %d: %s" % (p.returncode, err)
-    return json.loads(p.stdout), err
-
-
 def test_logical_slots_on_replica(primary):
     """A permanent logical slot is copied from the primary into the stopped
     replica, reported not ready until the primary's physical slot for the
@@ -342,7 +342,11 @@ def test_logical_slots_on_replica(primary):
         version = int(rep.psql("SHOW server_version_num"))
         pos = {n: lsn(primary, "(SELECT confirmed_flush_lsn FROM pg_replication_slots "
                                "WHERE slot_name = '%s')" % n) for n in ("cdc", "cdc_old")}
-        status = {"optime": lsn(primary, "pg_current_wal_lsn()"), "slots": dict(pos)}
+        # what the leader publishes: the logical slots at confirmed_flush_lsn
+        wal = lsn(primary, "pg_current_wal_lsn()")
+        out, log = run(primary, clu(), config, last_lsn=wal)
+        assert out["status_slots"] == pos
+        status = {"optime": wal, "slots": out["status_slots"]}
 
         # the replica wants both slots, has none: they are to be copied
         out, log = run(rep, clu(status), config, name="pg2", role="replica")

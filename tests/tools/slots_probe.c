@@ -12,7 +12,9 @@
  *    "logical": {"pending": {"cdc": null | <primary catalog_xmin>},
  *                "recheck": false},        (readiness state; with "apply")
  *    "copy": {"names": ["cdc"], "install": "/data/dir"},
- *    "promote": true}                      (pgkeel_slots_logical_on_promote)
+ *    "promote": true,                      (pgkeel_slots_logical_on_promote)
+ *    "last_lsn": 123}                      (with "apply": "status_slots", the
+ *                                           leader's /status slots)
  *
  * Without "conn" nothing is read (the plan is made against no slots) and
  * "server_version" must be given.
@@ -341,6 +343,11 @@ int main(void)
 		json_object_object_add(r, "failed", json_object_new_int(res.failed));
 		json_object_object_add(r, "skipped", json_object_new_int(res.skipped));
 		json_object_object_add(r, "copy", names_json(res.copy, res.n_copy));
+		if (get(in, "last_lsn") != NULL)
+			json_object_object_add(
+			    out, "status_slots",
+			    pgkeel_slots_status(&input, res.rows.v, res.rows.n,
+			                        json_object_get_int64(get(in, "last_lsn"))));
 		pgkeel_slots_result_clear(&res);
 		json_object_object_add(out, "result", r);
 		if (!pgkeel_slots_read(pg, deadline, &rows))

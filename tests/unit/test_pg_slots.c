@@ -829,6 +829,51 @@ static void test_name_on_primary(void **state)
 	pgkeel_cluster_unref(c);
 }
 
+static void test_status_slots(void **state)
+{
+	static const char *const kv[] = {CONFIG_KEY,   "leader",     "pg1",
+	                                 M("pg1", ""), M("pg2", ""), NULL};
+	static const char *const config = "{\"slots\":{\"keep\":null,\"pg1\":null,\"absent\":null,"
+	                                  "\"cdc\":{\"database\":\"app\",\"plugin\":\"x\"},"
+	                                  "\"moved\":{\"database\":\"app\",\"plugin\":\"y\"},"
+	                                  "\"pg2\":{\"database\":\"app\",\"plugin\":\"x\"}}}";
+	struct pgkeel_slot_row rows[] = {
+	    row("keep", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 100),
+	    row("cdc", PGKEEL_SLOT_LOGICAL, "app", "x", true, 150),
+	    row("moved", PGKEEL_SLOT_LOGICAL, "app", "x", false, 150),
+	    row("pg2", PGKEEL_SLOT_LOGICAL, "app", "x", false, 150),
+	    row("pg1", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 10),
+	    row("member_only", PGKEEL_SLOT_PHYSICAL, NULL, NULL, false, 10),
+	};
+	struct pgkeel_slots_input in;
+	struct run r;
+	json_object *st;
+
+	(void)state;
+	rows[1].confirmed_flush_lsn = 200;
+	rows[2].confirmed_flush_lsn = 200;
+	rows[3].confirmed_flush_lsn = 200;
+	compute(&r, kv, "pg1", PGKEEL_PG_PRIMARY, NULL, config, 150004);
+	memset(&in, 0, sizeof(in));
+	in.cluster = r.cluster;
+	in.name = "pg1";
+	in.role = PGKEEL_PG_PRIMARY;
+	in.config = r.config;
+	in.server_version = 150004;
+	/* keep at restart_lsn, cdc at confirmed_flush_lsn, my own permanent slot at
+	 * the WAL position; not: a changed slot, a logical slot named like a
+	 * member's, a slot that is not permanent */
+	st = pgkeel_slots_status(&in, rows, PGKEEL_ARRAY_LEN(rows), 5000);
+	assert_string_equal(json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN),
+	                    "{\"keep\":100,\"cdc\":200,\"pg1\":5000}");
+	json_object_put(st);
+	in.server_version = 100020;
+	st = pgkeel_slots_status(&in, rows, PGKEEL_ARRAY_LEN(rows), 5000);
+	assert_int_equal(json_object_object_length(st), 0);
+	json_object_put(st);
+	done(&r);
+}
+
 /* ---- pg_slots_copy: leader connection, state file, install, readiness ---- */
 
 static void test_leader_conn(void **state)
@@ -1133,6 +1178,7 @@ int main(void)
 	    cmocka_unit_test(test_plan_replica),
 	    cmocka_unit_test(test_plan_replica_logical),
 	    cmocka_unit_test(test_name_on_primary),
+	    cmocka_unit_test(test_status_slots),
 	    cmocka_unit_test(test_leader_conn),
 	    cmocka_unit_test(test_state_check),
 	    cmocka_unit_test(test_install),
