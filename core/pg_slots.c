@@ -1176,6 +1176,55 @@ bool pgkeel_slots_sync(struct pgkeel_pg *pg, const struct pgkeel_pg_params *para
 	return res->failed == 0;
 }
 
+/* _has_permanent_logical_slots: would `name` as a replica want a logical slot? */
+static bool wants_logical(const struct pgkeel_slots_input *in, const char *name, json_object *tags)
+{
+	struct pgkeel_slots_input as = *in;
+	struct pgkeel_slots_desired d;
+	bool ret = false;
+
+	as.name = name;
+	as.tags = tags;
+	as.role = PGKEEL_PG_REPLICA;
+	pgkeel_slots_compute_desired(&as, &d, NULL);
+	for (size_t i = 0; i < d.n; i++)
+		ret = ret || d.v[i].type == PGKEEL_SLOT_LOGICAL;
+	pgkeel_slots_desired_clear(&d);
+	return ret;
+}
+
+/* should_enforce_hot_standby_feedback, the recursion bounded by the member count */
+static bool hsf_needed(const struct pgkeel_slots_input *in, const char *name, json_object *tags,
+                       size_t depth)
+{
+	const struct pgkeel_cluster *c = in->cluster;
+	const char *leader = pgkeel_cluster_leader_name(c);
+
+	if (wants_logical(in, name, tags))
+		return true;
+	if (!config_use_slots(in->config) || depth >= c->n_members)
+		return false;
+	for (size_t i = 0; i < c->n_members; i++) {
+		const struct pgkeel_member *m = &c->members[i];
+		bool set;
+		const char *rf = tags_replicatefrom(m->d.tags, &set);
+
+		if (rf != NULL && strcmp(rf, name) == 0 &&
+		    (leader == NULL || strcmp(m->name, leader) != 0) &&
+		    hsf_needed(in, m->name, (json_object *)m->d.tags, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+bool pgkeel_slots_need_hot_standby_feedback(const struct pgkeel_slots_input *in)
+{
+	if (in->cluster == NULL || in->cluster->config == NULL || in->name == NULL ||
+	    in->server_version < PGKEEL_SLOT_ADVANCE_VERSION || config_standby_cluster(in->config))
+		return false;
+	return hsf_needed(in, in->name, in->tags, 0);
+}
+
 json_object *pgkeel_slots_status(const struct pgkeel_slots_input *in,
                                  const struct pgkeel_slot_row *rows, size_t n_rows,
                                  int64_t last_lsn)

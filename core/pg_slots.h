@@ -64,9 +64,9 @@
  *    (Patroni hands them to a thread with statement_timeout=0): a slot whose
  *    backlog cannot be decoded in the statement timeout stays behind until a
  *    later cycle has less to decode; an active slot is not advanced.
- *  - hot_standby_feedback is not forced on here (Patroni writes it into
- *    postgresql.conf when this node or a member cascading from it has
- *    logical slots): the readiness check only reports it missing.
+ *  - hot_standby_feedback: pgkeel_slots_need_hot_standby_feedback() says
+ *    when Patroni would force it on; writing it into postgresql.conf is the
+ *    caller's (pg_conf); the readiness check only reports it missing.
  *  - an active physical slot, or one without restart_lsn, is not advanced
  *    (PostgreSQL would refuse; Patroni logs the error every cycle).
  *  - pg_replication_slots is read every cycle (Patroni caches it between
@@ -295,6 +295,15 @@ bool pgkeel_slots_sync(struct pgkeel_pg *pg, const struct pgkeel_pg_params *para
 json_object *pgkeel_slots_status(const struct pgkeel_slots_input *in,
                                  const struct pgkeel_slot_row *rows, size_t n_rows,
                                  int64_t last_lsn);
+
+/*
+ * Must hot_standby_feedback be on here (Patroni 3.3
+ * should_enforce_hot_standby_feedback, for postgresql.conf)?  When this node,
+ * as a replica, has permanent logical slots, or (with use_slots) a member
+ * other than the leader that cascades from it needs it, recursively.  Never
+ * in a standby cluster, before 11, or without a `config` key.
+ */
+bool pgkeel_slots_need_hot_standby_feedback(const struct pgkeel_slots_input *in);
 
 /*
  * The physical slot that carries this node's WAL on the primary

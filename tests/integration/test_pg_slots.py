@@ -352,6 +352,7 @@ def test_logical_slots_on_replica(primary):
         out, log = run(rep, clu(status), config, name="pg2", role="replica")
         assert sorted(out["plan"]["copy"]) == ["cdc", "cdc_old"]
         assert sorted(out["result"]["copy"]) == ["cdc", "cdc_old"]
+        assert out["hot_standby_feedback"] is True  # Patroni would force it on
         # a slot without a /status position is not copied (Patroni waits)
         out, log = run(rep, clu({"optime": 1}), config, name="pg2", role="replica")
         assert out["plan"]["copy"] == []

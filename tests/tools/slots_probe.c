@@ -23,7 +23,8 @@
  * they are (the leader key).  The cluster is built with the real builder.
  * Writes one JSON document on stdout: the desired slots, Patroni's errors,
  * the plan, the result of applying it (with "apply") and the rows of
- * pg_replication_slots afterwards, the readiness state after the pass
+ * pg_replication_slots afterwards, whether hot_standby_feedback must be on,
+ * the readiness state after the pass
  * ("logical"), the slots read from the leader ("copied") and the outcome of
  * installing them ("installed", "install_error").  Log lines go to stderr.  Exit 0 unless
  * the input is unusable.
@@ -318,6 +319,9 @@ int main(void)
 	pgkeel_diag_init(&diag);
 	pgkeel_slots_compute_desired(&input, &want, &diag);
 	json_object_object_add(out, "managed", json_object_new_boolean(want.managed));
+	json_object_object_add(
+	    out, "hot_standby_feedback",
+	    json_object_new_boolean(pgkeel_slots_need_hot_standby_feedback(&input)));
 	json_object_object_add(out, "desired", desired_json(&want));
 	json_object_object_add(out, "errors", json_object_get(diag.errors));
 	pgkeel_diag_clear(&diag);

@@ -874,6 +874,49 @@ static void test_status_slots(void **state)
 	done(&r);
 }
 
+static void test_hot_standby_feedback(void **state)
+{
+	static const char *const kv[] = {
+	    CONFIG_KEY, "leader", "pg1", M("pg1", ""), M("pg2", ""),
+	    /* pg3 cascades from pg2 and may fail over; pg4 from pg3 may not */
+	    M("pg3", ",\"tags\":{\"replicatefrom\":\"pg2\"}"),
+	    M("pg4", ",\"tags\":{\"replicatefrom\":\"pg3\",\"nofailover\":true}"), NULL};
+	static const char *const logical =
+	    "{\"slots\":{\"cdc\":{\"database\":\"a\",\"plugin\":\"x\"}}}";
+	static const char *const physical = "{\"slots\":{\"keep\":null}}";
+	struct pgkeel_slots_input in;
+	struct run r;
+	json_object *nofailover = parse("{\"nofailover\":true}");
+
+	(void)state;
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, NULL, logical, 150004);
+	memset(&in, 0, sizeof(in));
+	in.cluster = r.cluster;
+	in.name = "pg4";
+	in.role = PGKEEL_PG_REPLICA;
+	in.config = r.config;
+	in.server_version = 150004;
+	in.tags = nofailover;
+	/* pg4: nofailover, no permanent slots, nobody cascades from it */
+	assert_false(pgkeel_slots_need_hot_standby_feedback(&in));
+	/* pg2: itself; a nofailover pg2 still feeds pg3, which has them */
+	in.name = "pg2";
+	assert_true(pgkeel_slots_need_hot_standby_feedback(&in));
+	in.tags = NULL;
+	assert_true(pgkeel_slots_need_hot_standby_feedback(&in));
+	/* before 11, or without logical permanent slots: no */
+	in.server_version = 100020;
+	assert_false(pgkeel_slots_need_hot_standby_feedback(&in));
+	done(&r);
+	compute(&r, kv, "pg2", PGKEEL_PG_REPLICA, NULL, physical, 150004);
+	in.cluster = r.cluster;
+	in.config = r.config;
+	in.server_version = 150004;
+	assert_false(pgkeel_slots_need_hot_standby_feedback(&in));
+	done(&r);
+	json_object_put(nofailover);
+}
+
 /* ---- pg_slots_copy: leader connection, state file, install, readiness ---- */
 
 static void test_leader_conn(void **state)
@@ -1179,6 +1222,7 @@ int main(void)
 	    cmocka_unit_test(test_plan_replica_logical),
 	    cmocka_unit_test(test_name_on_primary),
 	    cmocka_unit_test(test_status_slots),
+	    cmocka_unit_test(test_hot_standby_feedback),
 	    cmocka_unit_test(test_leader_conn),
 	    cmocka_unit_test(test_state_check),
 	    cmocka_unit_test(test_install),
