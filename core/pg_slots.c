@@ -850,7 +850,7 @@ void pgkeel_slots_plan_clear(struct pgkeel_slots_plan *p)
 
 #define ADVANCE_SQL "SELECT pg_catalog.pg_replication_slot_advance($1, $2)"
 
-static int64_t cell_int(PGresult *res, int row, int col)
+int64_t pgkeel_slots_cell_int(const struct pg_result *res, int row, int col)
 {
 	int64_t v;
 
@@ -893,10 +893,10 @@ bool pgkeel_slots_read(struct pgkeel_pg *pg, int64_t deadline_ms, struct pgkeel_
 		r->plugin = cell_str(res, i, 2);
 		r->database = cell_str(res, i, 3);
 		r->active = !PQgetisnull(res, i, 4) && strcmp(PQgetvalue(res, i, 4), "t") == 0;
-		r->restart_lsn = cell_int(res, i, 5);
-		r->xmin = cell_int(res, i, 6);
-		r->catalog_xmin = cell_int(res, i, 7);
-		r->confirmed_flush_lsn = cell_int(res, i, 8);
+		r->restart_lsn = pgkeel_slots_cell_int(res, i, 5);
+		r->xmin = pgkeel_slots_cell_int(res, i, 6);
+		r->catalog_xmin = pgkeel_slots_cell_int(res, i, 7);
+		r->confirmed_flush_lsn = pgkeel_slots_cell_int(res, i, 8);
 		out->n++;
 	}
 	PQclear(res);

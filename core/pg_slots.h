@@ -94,6 +94,7 @@
 #include "config.h"
 #include "pg_conf.h"
 
+struct pg_result;
 struct pgkeel_pg;
 struct pgkeel_pg_params;
 
@@ -248,6 +249,9 @@ struct pgkeel_slots_result {
 
 /* Free the copy list and rows; counters back to 0.  NULL is fine. */
 void pgkeel_slots_result_clear(struct pgkeel_slots_result *res);
+
+/* A bigint or xid cell as an integer; -1 for NULL or junk. */
+int64_t pgkeel_slots_cell_int(const struct pg_result *res, int row, int col);
 
 /* Read pg_replication_slots (non-temporary).  Logs and returns false on failure. */
 bool pgkeel_slots_read(struct pgkeel_pg *pg, int64_t deadline_ms,

@@ -80,16 +80,6 @@ static char *text_array(char *const *names, size_t n, const char *extra)
 	return pgkeel_sbuf_finish(&b);
 }
 
-/* xid or bigint text; -1 for NULL or junk */
-static int64_t cell_int(PGresult *res, int row, int col)
-{
-	int64_t v;
-
-	if (PQgetisnull(res, row, col) || !pgkeel_parse_int64(PQgetvalue(res, row, col), &v))
-		return -1;
-	return v;
-}
-
 /* ------------------------------------------------ a connection to the leader */
 
 void pgkeel_slots_leader_conn_clear(struct pgkeel_slots_leader_conn *c)
@@ -320,8 +310,8 @@ static void copy_row(PGresult *res, int i, const struct pgkeel_slots_desired *wa
 	(void)pgkeel_fmt(c->name, sizeof(c->name), "%s", name);
 	c->database = pgkeel_strdup(database);
 	c->plugin = pgkeel_strdup(plugin);
-	c->catalog_xmin = cell_int(res, i, 4);
-	c->confirmed_flush_lsn = cell_int(res, i, 5);
+	c->catalog_xmin = pgkeel_slots_cell_int(res, i, 4);
+	c->confirmed_flush_lsn = pgkeel_slots_cell_int(res, i, 5);
 	c->state = (unsigned char *)pgkeel_dup_bytes((const char *)bytes, len);
 	c->state_len = len;
 	PQfreemem(bytes);
@@ -746,7 +736,7 @@ static bool ask_primary(struct pgkeel_slots_logical *l, const struct pgkeel_slot
 	for (int i = 0; i < PQntuples(res) && PQnfields(res) == 2; i++) {
 		if (strcmp(PQgetvalue(res, i, 0), slot) == 0) {
 			found = true;
-			*physical_xmin = cell_int(res, i, 1);
+			*physical_xmin = pgkeel_slots_cell_int(res, i, 1);
 		}
 	}
 	if (!found) {
@@ -760,7 +750,7 @@ static bool ask_primary(struct pgkeel_slots_logical *l, const struct pgkeel_slot
 
 		if (p != NULL && strcmp(p->name, slot) != 0) {
 			p->known = true;
-			p->primary_xmin = cell_int(res, i, 1);
+			p->primary_xmin = pgkeel_slots_cell_int(res, i, 1);
 		}
 	}
 	PQclear(res);
