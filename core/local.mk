@@ -33,10 +33,16 @@ core_libpgkeelcore_la_SOURCES = \
 	core/pg_manager.c core/pg_manager.h \
 	core/dcs_client.c core/dcs_client.h \
 	core/member.c core/member.h \
-	core/history.c core/history.h
+	core/history.c core/history.h \
+	core/state.c core/state.h \
+	core/rest.c core/rest.h core/rest_internal.h \
+	core/rest_status.c core/rest_failover.c
 core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) \
 	$(LIBPQ_CFLAGS)
 core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_LIBS) -lpthread
+# the REST API (core/rest*.c) runs on libmicrohttpd
+core_libpgkeelcore_la_CFLAGS += $(MHD_CFLAGS)
+core_libpgkeelcore_la_LIBADD += $(MHD_LIBS)
 
 bin_PROGRAMS += core/pgkeel
 core_pgkeel_SOURCES = core/main.c

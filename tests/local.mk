@@ -179,3 +179,17 @@ tests/cli/.dirstamp:
 $(CLI_TESTS:.sh=.log): tests/cli/.dirstamp
 DISTCLEANFILES = tests/cli/.dirstamp
 EXTRA_DIST += $(CLI_TESTS) tests/cli/lib.sh tests/plugins/not-a-library.so.txt tests/local.mk
+
+# rest_probe: the REST server with a state set from stdin (tests/integration/test_rest.py).
+check_PROGRAMS += tests/tools/rest_probe
+tests_tools_rest_probe_SOURCES = tests/tools/rest_probe.c
+tests_tools_rest_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_tools_rest_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS)
+# core/rest*.c and core/state.c: health-check codes, the status document, request checks.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_rest
+tests_unit_test_rest_SOURCES = tests/unit/test_rest.c
+tests_unit_test_rest_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_rest_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_rest
+endif
