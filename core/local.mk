@@ -44,6 +44,10 @@ core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_L
 core_libpgkeelcore_la_CFLAGS += $(MHD_CFLAGS)
 core_libpgkeelcore_la_LIBADD += $(MHD_LIBS)
 
+# the HA decision (pure): the cycle, the race, synchronous replication, settings
+core_libpgkeelcore_la_SOURCES += core/ha.c core/ha.h core/ha_internal.h core/ha_race.c \
+	core/ha_sync.c core/ha_util.c
+
 bin_PROGRAMS += core/pgkeel
 core_pgkeel_SOURCES = core/main.c
 core_pgkeel_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS)
