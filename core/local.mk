@@ -30,6 +30,8 @@ core_libpgkeelcore_la_SOURCES = \
 	core/pg_slots_copy.c core/pg_slots_copy.h \
 	core/pg_callbacks.c core/pg_callbacks.h \
 	core/pg_rewind.c core/pg_rewind.h \
+	core/pg_rewind_run.c core/pg_rewind_run.h \
+	core/pg_rewind_check.c core/pg_rewind_internal.h \
 	core/pg_manager.c core/pg_manager.h \
 	core/dcs_client.c core/dcs_client.h \
 	core/member.c core/member.h \
