@@ -21,6 +21,9 @@
 #include "pg_bootstrap.h"
 #include "pg_data.h"
 #include "pg_manager.h"
+#include "pg_rewind_run.h"
+#include "pg_slots.h"
+#include "pg_slots_copy.h"
 #include "pg_task.h" /* the bin_path and config helpers the pg_ modules share */
 #include "util.h"
 
@@ -56,6 +59,9 @@ struct pgkeel_pgm {
 	int64_t stopped_checkpoint; /* its shutdown checkpoint LSN; -1 unknown */
 
 	/* what the loop caches */
+	char *ssn;                 /* under mu: synchronous_standby_names to write */
+	struct pgkeel_pgm_target current; /* under mu: what the last configuration followed */
+	struct pgkeel_slots_logical logical;
 	char sysid[32];
 	bool adopt_tried;
 
@@ -70,7 +76,7 @@ struct pgkeel_pgm {
 static const char *const kind_names[] = {
     "none",   "start",     "stop",           "restart",        "reload",       "promote",
     "demote", "follow",    "bootstrap",      "post_bootstrap", "create_replica",
-    "reinitialize",
+    "reinitialize", "rewind",
 };
 
 const char *pgkeel_pgm_kind_name(enum pgkeel_pgm_kind k)
@@ -195,10 +201,11 @@ static struct pgkeel_config *config_get(struct pgkeel_pgm *m)
 }
 
 /* Write the configuration for target; *files gets what was rendered. */
-static bool write_config(const struct pgkeel_config *cfg, const struct pgkeel_pgm_target *t,
-                         int64_t deadline_ms, struct pgkeel_pg_files *files, char *err,
-                         size_t errlen)
+static bool write_config(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
+                         const struct pgkeel_pgm_target *t, int64_t deadline_ms,
+                         struct pgkeel_pg_files *files, char *err, size_t errlen)
 {
+	char *ssn;
 	struct pgkeel_pg_situation sit;
 	struct pgkeel_pg_controldata cdv;
 	json_object *cd = NULL;
@@ -218,8 +225,14 @@ static bool write_config(const struct pgkeel_config *cfg, const struct pgkeel_pg
 		if (cd != NULL && pgkeel_pg_controldata_from(cd, &cdv))
 			sit.controldata = &cdv;
 	}
+	pthread_mutex_lock(&m->mu);
+	ssn = m->ssn != NULL ? pgkeel_strdup(m->ssn) : NULL;
+	m->current = *t;
+	pthread_mutex_unlock(&m->mu);
+	sit.synchronous_standby_names = ssn;
 	pgkeel_diag_init(&d);
 	ok = pgkeel_pgctl_write_config(cfg, &sit, NULL, files, &d);
+	free(ssn);
 	if (!ok)
 		pgkeel_pgt_set_err(err, errlen, "writing the configuration: %s",
 		                   json_object_array_length(d.errors) > 0
@@ -314,7 +327,7 @@ static void start_as(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
 {
 	struct pgkeel_pg_files files;
 
-	if (!write_config(cfg, &r->target, r->ready_deadline_ms, &files, res->err,
+	if (!write_config(m, cfg, &r->target, r->ready_deadline_ms, &files, res->err,
 	                  sizeof(res->err))) {
 		pgkeel_pg_files_clear(&files);
 		return;
@@ -458,9 +471,66 @@ static void do_promote(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 	pthread_mutex_unlock(&m->mu);
 }
 
+/* RESTART/RELOAD keep following what the configuration followed, unless told otherwise. */
+static struct pgkeel_pgm_target keep_target(struct pgkeel_pgm *m, const struct pgkeel_pgm_target *t)
+{
+	struct pgkeel_pgm_target out = *t;
+
+	pthread_mutex_lock(&m->mu);
+	if (!t->has_upstream && t->role != PGKEEL_PG_PRIMARY && m->current.has_upstream &&
+	    m->current.role == t->role)
+		out = m->current;
+	pthread_mutex_unlock(&m->mu);
+	return out;
+}
+
+static void do_rewind(struct pgkeel_pgm *m, struct pgkeel_config *cfg,
+                      const struct pgkeel_pgm_request *r, struct pgkeel_pgm_result *res)
+{
+	struct pgkeel_rewind_leader leader;
+	struct pgkeel_rewind_job_opts o;
+	struct pgkeel_rewind_job *j;
+	enum pgkeel_rewind_job_status st = PGKEEL_REWIND_JOB_RUNNING;
+	bool was_cancelled = false;
+
+	memset(&leader, 0, sizeof(leader));
+	leader.name = r->leader_name;
+	leader.conn_url = r->leader_conn_url;
+	leader.role = r->leader_role;
+	leader.remote = r->leader_remote;
+	leader.checkpoint_after_promote = r->leader_checkpoint_after_promote;
+	memset(&o, 0, sizeof(o));
+	o.cfg = cfg;
+	o.user = m->user;
+	o.leader = &leader;
+	j = pgkeel_rewind_job_start(&o, res->err, sizeof(res->err));
+	if (j == NULL) {
+		res->detail = PGKEEL_REWIND_RETRY;
+		return;
+	}
+	while (st == PGKEEL_REWIND_JOB_RUNNING) {
+		if (!was_cancelled && cancelled(m)) {
+			int64_t dl;
+
+			pthread_mutex_lock(&m->mu);
+			dl = m->cancel_deadline_ms;
+			pthread_mutex_unlock(&m->mu);
+			pgkeel_rewind_job_cancel(j, dl);
+			was_cancelled = true;
+		}
+		st = pgkeel_rewind_job_wait(j, pgkeel_now_monotonic_ms() + TASK_SLICE_MS);
+	}
+	res->detail = pgkeel_rewind_job_result(j);
+	res->ok = st == PGKEEL_REWIND_JOB_SUCCEEDED;
+	if (!res->ok)
+		pgkeel_pgt_set_err(res->err, sizeof(res->err), "%s", pgkeel_rewind_job_error(j));
+	pgkeel_rewind_job_free(j);
+}
+
 static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
                     struct pgkeel_pgm_result *res)
 {
+	struct pgkeel_pgm_target kept;
 	struct pgkeel_config *cfg = config_get(m);
 	struct pgkeel_pg_upstream up;
 	struct pgkeel_demote_opts dopts;
@@ -486,20 +556,22 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 			                   pgkeel_pgctl_status(m->ctl)->reason);
 		break;
 	case PGKEEL_PGM_RESTART:
-		if (!write_config(cfg, &r->target, r->ready_deadline_ms, &files, res->err,
+		kept = keep_target(m, &r->target);
+		if (!write_config(m, cfg, &kept, r->ready_deadline_ms, &files, res->err,
 		                  sizeof(res->err))) {
 			pgkeel_pg_files_clear(&files);
 			break;
 		}
 		pgkeel_pg_close(m->apg);
 		if (pgkeel_pgctl_restart(m->ctl, (const char *const *)files.argv,
-		                         ctl_role(r->target.role), r->stop_deadline_ms,
+		                         ctl_role(kept.role), r->stop_deadline_ms,
 		                         r->ready_deadline_ms, res->err, sizeof(res->err)))
 			wait_ready(m, r->ready_deadline_ms, res);
 		pgkeel_pg_files_clear(&files);
 		break;
 	case PGKEEL_PGM_RELOAD:
-		if (write_config(cfg, &r->target, r->ready_deadline_ms, &files, res->err,
+		kept = keep_target(m, &r->target);
+		if (write_config(m, cfg, &kept, r->ready_deadline_ms, &files, res->err,
 		                 sizeof(res->err)))
 			res->ok = pgkeel_pgctl_reload(m->ctl, res->err, sizeof(res->err));
 		pgkeel_pg_files_clear(&files);
@@ -551,6 +623,10 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		break;
 	case PGKEEL_PGM_CREATE_REPLICA:
 		do_create_replica(m, cfg, r, res);
+		break;
+	case PGKEEL_PGM_REWIND:
+		pgkeel_pg_close(m->apg);
+		do_rewind(m, cfg, r, res);
 		break;
 	}
 	pgkeel_config_unref(cfg);
@@ -714,6 +790,7 @@ struct pgkeel_pgm *pgkeel_pgm_new(const struct pgkeel_pgm_opts *opts)
 	copts.bin_dir = pgkeel_pgt_jstr_nonempty(
 	    pgkeel_pgt_jget(pgkeel_pgt_pg_section(m->cfg), "bin_dir"));
 	m->ctl = pgkeel_pgctl_new(&copts);
+	pgkeel_slots_logical_init(&m->logical);
 	m->pg = pgkeel_pg_local_connection(m->cfg);
 	m->apg = pgkeel_pg_local_connection(m->cfg);
 	if (pthread_create(&m->worker, NULL, worker_main, m) != 0) {
@@ -738,6 +815,8 @@ void pgkeel_pgm_free(struct pgkeel_pgm *m, int64_t deadline_ms)
 	pgkeel_pg_free(m->pg);
 	pgkeel_pg_free(m->apg);
 	pgkeel_pgctl_free(m->ctl);
+	pgkeel_slots_logical_clear(&m->logical);
+	free(m->ssn);
 	pgkeel_config_unref(m->cfg);
 	pthread_cond_destroy(&m->cv);
 	pthread_mutex_destroy(&m->mu);
@@ -1005,4 +1084,72 @@ void pgkeel_pgm_refresh(struct pgkeel_pgm *m, int64_t deadline_ms, struct pgkeel
 		pthread_mutex_unlock(&m->mu);
 	}
 	pgkeel_config_unref(cfg);
+}
+
+/* ------------------------------------------------------------ loop helpers */
+
+void pgkeel_pgm_set_ssn(struct pgkeel_pgm *m, const char *ssn)
+{
+	pthread_mutex_lock(&m->mu);
+	free(m->ssn);
+	m->ssn = ssn != NULL ? pgkeel_strdup(ssn) : NULL;
+	pthread_mutex_unlock(&m->mu);
+}
+
+bool pgkeel_pgm_reload_now(struct pgkeel_pgm *m, int64_t deadline_ms, char *err, size_t errlen)
+{
+	struct pgkeel_config *cfg = config_get(m);
+	struct pgkeel_pg_files files;
+	struct pgkeel_pgm_target t;
+	bool busy, ok;
+
+	pthread_mutex_lock(&m->mu);
+	busy = m->busy;
+	t = m->current;
+	pthread_mutex_unlock(&m->mu);
+	if (busy) {
+		pgkeel_pgt_set_err(err, errlen, "%s already in progress", m->job_name);
+		pgkeel_config_unref(cfg);
+		return false;
+	}
+	if (t.role == PGKEEL_PG_PRIMARY || t.role == PGKEEL_PG_REPLICA ||
+	    t.role == PGKEEL_PG_STANDBY_LEADER) {
+		/* the role the postmaster runs in, when the loop never configured one */
+		if (!t.has_upstream && pgkeel_pgctl_status(m->ctl)->role == PGKEEL_PGCTL_ROLE_PRIMARY)
+			t.role = PGKEEL_PG_PRIMARY;
+	}
+	ok = write_config(m, cfg, &t, deadline_ms, &files, err, errlen) &&
+	     pgkeel_pgctl_reload(m->ctl, err, errlen);
+	pgkeel_pg_files_clear(&files);
+	pgkeel_config_unref(cfg);
+	return ok;
+}
+
+json_object *pgkeel_pgm_sync_slots(struct pgkeel_pgm *m, const struct pgkeel_cluster *cluster,
+                                   enum pgkeel_pg_role role, int64_t last_lsn,
+                                   int64_t deadline_ms)
+{
+	struct pgkeel_config *cfg = config_get(m);
+	struct pgkeel_slots_input in;
+	struct pgkeel_slots_result res;
+	struct pgkeel_pg_params params;
+	json_object *status = NULL;
+
+	memset(&in, 0, sizeof(in));
+	memset(&res, 0, sizeof(res));
+	in.cluster = cluster;
+	in.name = cfg->name;
+	in.role = role;
+	in.tags = pgkeel_json_path(cfg->local, "tags");
+	in.config = cfg->effective;
+	in.server_version = pgkeel_pg_server_version(m->pg);
+	if (in.server_version == 0)
+		in.server_version = version_of(cfg, 0);
+	pgkeel_pg_get_params(m->pg, &params);
+	if (pgkeel_slots_sync(m->pg, &params, &in, &m->logical, deadline_ms, &res) && res.read_ok &&
+	    role != PGKEEL_PG_REPLICA)
+		status = pgkeel_slots_status(&in, res.rows.v, res.rows.n, last_lsn);
+	pgkeel_slots_result_clear(&res);
+	pgkeel_config_unref(cfg);
+	return status;
 }

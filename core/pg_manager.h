@@ -45,6 +45,10 @@
  *   CREATE_REPLICA  create_replica_methods from target (or none), then
  *                   configuration and start as replica
  *   REINITIALIZE    immediate stop, wipe, then CREATE_REPLICA
+ *   REWIND          pg_rewind_run's job against the leader of the request
+ *                   (crash recovery, archiving, pg_rewind, WAL fetches);
+ *                   result.detail is its enum pgkeel_rewind_result.  The
+ *                   loop starts PostgreSQL afterwards.
  *
  * Threads: refresh, submit, take_result, cancel and free are called by the
  * HA loop's thread.  The worker and the checkpoint thread touch nothing the
@@ -82,6 +86,7 @@ enum pgkeel_pgm_kind {
 	PGKEEL_PGM_POST_BOOTSTRAP,
 	PGKEEL_PGM_CREATE_REPLICA,
 	PGKEEL_PGM_REINITIALIZE,
+	PGKEEL_PGM_REWIND,
 };
 
 /* "start", "stop", ... (for logs; Patroni's task names come from the caller). */
@@ -119,6 +124,12 @@ struct pgkeel_pgm_request {
 	int64_t stop_deadline_ms;  /* monotonic: SIGKILL then; 0: now + 60 s */
 	int64_t ready_deadline_ms; /* monotonic: stop waiting for readiness; 0: now + 60 s */
 	json_object *replica_methods; /* CREATE_REPLICA / REINITIALIZE; NULL: configured */
+	/* REWIND: the leader to rewind from (its member data) */
+	char leader_name[128];
+	char leader_conn_url[512];
+	char leader_role[32];
+	bool leader_remote;
+	enum pgkeel_tristate leader_checkpoint_after_promote;
 };
 
 struct pgkeel_pgm_result {
@@ -127,6 +138,7 @@ struct pgkeel_pgm_result {
 	bool ok;
 	bool timed_out; /* a start ended by its ready deadline, still "starting" */
 	bool cancelled;
+	int detail; /* REWIND: enum pgkeel_rewind_result */
 	char err[512];
 };
 
@@ -196,6 +208,27 @@ bool pgkeel_pgm_take_stopped(struct pgkeel_pgm *m, int64_t *checkpoint_lsn);
 void pgkeel_pgm_cancel(struct pgkeel_pgm *m, int64_t deadline_ms);
 /* Wait until no action runs or deadline_ms; true when idle. */
 bool pgkeel_pgm_wait_idle(struct pgkeel_pgm *m, int64_t deadline_ms);
+
+/*
+ * The synchronous_standby_names value the configuration carries from now
+ * on (with synchronous_mode; NULL: the parameter is left out).
+ */
+void pgkeel_pgm_set_ssn(struct pgkeel_pgm *m, const char *ssn);
+/*
+ * Write the configuration for the current role and upstream and SIGHUP the
+ * postmaster, on the loop's thread (small file writes).  False when an
+ * action runs, nothing runs, or a write failed.
+ */
+bool pgkeel_pgm_reload_now(struct pgkeel_pgm *m, int64_t deadline_ms, char *err, size_t errlen);
+/*
+ * Replication slots for this cycle (pg_slots' sync on the loop's
+ * connection, logical slots' readiness kept here).  Returns the leader's
+ * /status "slots" object built from what was read (caller puts; NULL when
+ * nothing was read or not a primary).  last_lsn: the primary's WAL position.
+ */
+json_object *pgkeel_pgm_sync_slots(struct pgkeel_pgm *m, const struct pgkeel_cluster *cluster,
+                                   enum pgkeel_pg_role role, int64_t last_lsn,
+                                   int64_t deadline_ms);
 
 /*
  * pg_controldata of the data directory (LANG=C), bounded by deadline_ms,

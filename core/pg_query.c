@@ -62,6 +62,29 @@ struct pgkeel_pg {
 
 static atomic_int cancel_threads;
 
+void pgkeel_pg_get_params(const struct pgkeel_pg *pg, struct pgkeel_pg_params *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->host = pg->host;
+	out->port = pg->port;
+	out->user = pg->user;
+	out->password = pg->password;
+	out->passfile = pg->passfile;
+	out->dbname = pg->dbname;
+	out->application_name = pg->application_name;
+	out->replication = pg->replication;
+	out->connect_timeout_s = pg->connect_timeout_s;
+	out->statement_timeout_ms = pg->statement_timeout_ms;
+	out->keepalives_idle_s = pg->keepalives_idle_s;
+	out->keepalives_interval_s = pg->keepalives_interval_s;
+	out->keepalives_count = pg->keepalives_count;
+	out->tcp_user_timeout_ms = pg->tcp_user_timeout_ms;
+	out->cancel_reserve_ms = pg->cancel_reserve_ms;
+	out->extra_keys = (const char *const *)pg->extra_keys;
+	out->extra_values = (const char *const *)pg->extra_values;
+	out->n_extra = pg->n_extra;
+}
+
 const char *pgkeel_pg_rc_name(enum pgkeel_pg_rc rc)
 {
 	switch (rc) {

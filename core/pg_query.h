@@ -110,6 +110,9 @@ void pgkeel_pg_free(struct pgkeel_pg *pg);
 /* Replace the parameters (config reload); closes an open connection. */
 void pgkeel_pg_set_params(struct pgkeel_pg *pg, const struct pgkeel_pg_params *params);
 
+/* The handle's parameters (pointers into pg: valid while it lives, unchanged). */
+void pgkeel_pg_get_params(const struct pgkeel_pg *pg, struct pgkeel_pg_params *out);
+
 /* Connect now unless connected.  Queries connect on their own as well. */
 enum pgkeel_pg_rc pgkeel_pg_connect(struct pgkeel_pg *pg, int64_t deadline_ms,
                                     struct pgkeel_pg_err *err) PGKEEL_MUSTCHECK;
