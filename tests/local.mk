@@ -193,3 +193,14 @@ tests_unit_test_rest_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_rest_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_rest
 endif
+
+# core/ha*.c: the HA decision, a table of rows per spec section (tests/unit/ha_rows_*.c).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_ha
+tests_unit_test_ha_SOURCES = tests/unit/test_ha.c tests/unit/ha_test.h \
+	tests/unit/ha_rows_cycle.c tests/unit/ha_rows_race.c tests/unit/ha_rows_leader.c \
+	tests/unit/ha_rows_sync.c
+tests_unit_test_ha_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_ha_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_ha
+endif
