@@ -47,14 +47,14 @@
 #include "state.h"
 #include "util.h"
 
-#define DEFAULT_THREADS 2
-#define DEFAULT_CONN_TIMEOUT_S 30
-#define DEFAULT_MAX_CONNECTIONS 512
-#define DEFAULT_PER_IP 128
-#define DEFAULT_BACKLOG 128
-#define DEFAULT_QUEUE_MAX 16
+#define DEFAULT_THREADS          2
+#define DEFAULT_CONN_TIMEOUT_S   30
+#define DEFAULT_MAX_CONNECTIONS  512
+#define DEFAULT_PER_IP           128
+#define DEFAULT_BACKLOG          128
+#define DEFAULT_QUEUE_MAX        16
 #define DEFAULT_REPLY_TIMEOUT_MS 10000
-#define DEFAULT_MAX_BODY (64 * 1024)
+#define DEFAULT_MAX_BODY         (64 * 1024)
 
 enum req_state {
 	RQ_QUEUED, /* on the queue, the loop has not taken it */
@@ -65,17 +65,17 @@ enum req_state {
 struct req {
 	struct pgkeel_rest_req pub; /* first: the loop's pointer is this */
 	struct pgkeel_rest *srv;
-	int refs;                   /* under srv->mu */
+	int refs; /* under srv->mu */
 	enum req_state st;
 	struct MHD_Connection *conn; /* NULL once the request completed */
 	bool suspended;
-	struct req *qnext;          /* queue (FIFO) */
-	struct req *pprev, *pnext;  /* pending list: QUEUED or TAKEN */
+	struct req *qnext;         /* queue (FIFO) */
+	struct req *pprev, *pnext; /* pending list: QUEUED or TAKEN */
 	/* the answer */
 	int status;
 	char *ctype;
 	char *body;
-	bool page;                  /* a send_error page: Connection: close */
+	bool page; /* a send_error page: Connection: close */
 	/* what pub points to */
 	struct pgkeel_rest_failover_req fo;
 	char client[64];
@@ -345,8 +345,7 @@ static bool queue_remove(struct pgkeel_rest *srv, struct req *r)
  * Store the answer and wake the connection; under srv->mu.  Returns true
  * when the caller must free r (it dropped the queue's reference).
  */
-static bool answer_locked(struct req *r, int status, const char *ctype, const char *body,
-                          bool page)
+static bool answer_locked(struct req *r, int status, const char *ctype, const char *body, bool page)
 {
 	struct pgkeel_rest *srv = r->srv;
 	bool drop = false;
@@ -422,6 +421,16 @@ static void *reaper_main(void *arg)
 	}
 	pthread_mutex_unlock(&srv->mu);
 	return NULL;
+}
+
+size_t pgkeel_rest_queued(struct pgkeel_rest *srv)
+{
+	size_t n;
+
+	pthread_mutex_lock(&srv->mu);
+	n = srv->q_len;
+	pthread_mutex_unlock(&srv->mu);
+	return n;
 }
 
 struct pgkeel_rest_req *pgkeel_rest_next_request(struct pgkeel_rest *srv)
@@ -528,8 +537,9 @@ static void log_access(struct MHD_Connection *c, struct conn *cc, const char *me
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr != NULL)
 		(void)getnameinfo(ci->client_addr,
-		                  ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-		                                                         : sizeof(struct sockaddr_in),
+		                  ci->client_addr->sa_family == AF_INET6
+		                      ? sizeof(struct sockaddr_in6)
+		                      : sizeof(struct sockaddr_in),
 		                  host, sizeof(host), NULL, 0, NI_NUMERICHOST);
 	log_debug("API thread: %s - - \"%s %s %s\" %d - latency: %lld ms", host, method, url,
 	          version, status, (long long)(pgkeel_now_monotonic_ms() - cc->start_ms));
@@ -545,13 +555,12 @@ struct answer {
 	int status;
 	enum body_kind kind;
 	const char *ctype;
-	char *body;       /* malloc'd, handed to MHD */
+	char *body; /* malloc'd, handed to MHD */
 	const char *www_auth;
 };
 
-static enum MHD_Result send_answer(struct MHD_Connection *c, struct conn *cc,
-                                   struct answer *a, const char *method, const char *url,
-                                   const char *version)
+static enum MHD_Result send_answer(struct MHD_Connection *c, struct conn *cc, struct answer *a,
+                                   const char *method, const char *url, const char *version)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -614,12 +623,9 @@ static const struct {
 	const char *segment;
 	enum route route;
 } routes[] = {
-    {"GET", "patroni", R_PATRONI},
-    {"GET", "liveness", R_LIVENESS},
-    {"GET", "readiness", R_READINESS},
-    {"GET", "failsafe", R_GET_FAILSAFE},
-    {"POST", "failsafe", R_POST_FAILSAFE},
-    {"POST", "switchover", R_SWITCHOVER},
+    {"GET", "patroni", R_PATRONI},         {"GET", "liveness", R_LIVENESS},
+    {"GET", "readiness", R_READINESS},     {"GET", "failsafe", R_GET_FAILSAFE},
+    {"POST", "failsafe", R_POST_FAILSAFE}, {"POST", "switchover", R_SWITCHOVER},
     {"POST", "failover", R_FAILOVER},
 };
 
@@ -651,8 +657,7 @@ struct qcollect {
 };
 
 /* parse_qs: blank values dropped, the first value of a key wins. */
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *k,
-                                   const char *v)
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 {
 	struct qcollect *qc = cls;
 
@@ -863,9 +868,8 @@ static bool handle_failover(struct MHD_Connection *c, struct conn *cc, enum pgke
 	paused = v.loop != NULL && v.loop->paused;
 	loop_wait = v.loop != NULL ? v.loop->loop_wait : 10;
 	pgkeel_state_release(&v);
-	status = pgkeel_rest_failover_parse(kind, body, paused,
-	                                    now_epoch_ms(), &fo, msg,
-	                                    sizeof(msg));
+	status =
+	    pgkeel_rest_failover_parse(kind, body, paused, now_epoch_ms(), &fo, msg, sizeof(msg));
 	if (status != 0) {
 		json_object_put(body);
 		set_text(a, status, msg);
@@ -933,9 +937,8 @@ static bool handle_failover(struct MHD_Connection *c, struct conn *cc, enum pgke
 /* ------------------------------------------------------------ MHD glue */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	struct pgkeel_rest *srv = cls;
 	struct conn *cc = *con_cls;
@@ -950,7 +953,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		cc->route = route_of(method, url);
 		cc->status_only = strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0;
 		*con_cls = cc;
-		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		cl =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoull(cl, NULL, 10) > srv->max_body) {
 			cc->refused = true;
 			set_page(&a, 413);
@@ -1099,7 +1103,8 @@ static bool has_dual_stack(void)
 /* Patroni's __httpserver_init: the first passive address, IPv6 first with dual stack. */
 static int bind_listen(const char *spec, unsigned backlog, int *port, char *err, size_t errlen)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE},
 	                *res = NULL, *pick = NULL;
 	bool dual = has_dual_stack();
@@ -1109,10 +1114,11 @@ static int bind_listen(const char *spec, unsigned backlog, int *port, char *err,
 	socklen_t sl = sizeof(ss);
 
 	if (!pgkeel_rest_split_listen(spec, &host, &p)) {
-		(void)pgkeel_fmt(err, errlen,
-		                 "Invalid \"restapi\" config: expected <HOST>:<PORT> for \"listen\", "
-		                 "but got \"%s\"",
-		                 spec != NULL ? spec : "");
+		(void)pgkeel_fmt(
+		    err, errlen,
+		    "Invalid \"restapi\" config: expected <HOST>:<PORT> for \"listen\", "
+		    "but got \"%s\"",
+		    spec != NULL ? spec : "");
 		free(host);
 		return -1;
 	}
@@ -1130,8 +1136,9 @@ static int bind_listen(const char *spec, unsigned backlog, int *port, char *err,
 	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
-		if (pick == NULL || (dual ? ai->ai_family == AF_INET6 && pick->ai_family == AF_INET
-		                          : ai->ai_family == AF_INET && pick->ai_family == AF_INET6))
+		if (pick == NULL ||
+		    (dual ? ai->ai_family == AF_INET6 && pick->ai_family == AF_INET
+		          : ai->ai_family == AF_INET && pick->ai_family == AF_INET6))
 			pick = ai;
 	}
 	if (pick != NULL)
@@ -1210,12 +1217,12 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	for (size_t i = 0; i < 2 * o->n_extra_headers; i++)
 		srv->headers[i] = pgkeel_strdup(o->extra_headers[i] ? o->extra_headers[i] : "");
 	srv->queue_max = or_default(o->queue_max, DEFAULT_QUEUE_MAX);
-	srv->reply_timeout_ms = o->reply_timeout_ms > 0 ? o->reply_timeout_ms
-	                                                : DEFAULT_REPLY_TIMEOUT_MS;
+	srv->reply_timeout_ms =
+	    o->reply_timeout_ms > 0 ? o->reply_timeout_ms : DEFAULT_REPLY_TIMEOUT_MS;
 	srv->switchover_wait_ms = o->switchover_wait_ms;
 	srv->max_body = o->max_body != 0 ? o->max_body : DEFAULT_MAX_BODY;
-	srv->version = pgkeel_strdup(o->pgkeel_version != NULL ? o->pgkeel_version
-	                                                       : PACKAGE_VERSION);
+	srv->version =
+	    pgkeel_strdup(o->pgkeel_version != NULL ? o->pgkeel_version : PACKAGE_VERSION);
 
 	fd = bind_listen(o->listen, or_default(o->backlog, DEFAULT_BACKLOG), &srv->port, err,
 	                 errlen);
@@ -1233,8 +1240,8 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	srv->d = MHD_start_daemon(
 	    MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
 	    NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    or_default(o->connection_timeout_s, DEFAULT_CONN_TIMEOUT_S),
 	    MHD_OPTION_CONNECTION_LIMIT, or_default(o->max_connections, DEFAULT_MAX_CONNECTIONS),
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, or_default(o->per_ip_connections, DEFAULT_PER_IP),
@@ -1276,7 +1283,8 @@ void pgkeel_rest_stop(struct pgkeel_rest *srv)
 		while (srv->pending != NULL && n < PGKEEL_ARRAY_LEN(to_free)) {
 			struct req *r = srv->pending;
 
-			if (answer_locked(r, 503, "text/html", "the REST API is shutting down", false))
+			if (answer_locked(r, 503, "text/html", "the REST API is shutting down",
+			                  false))
 				to_free[n++] = r;
 		}
 		pthread_mutex_unlock(&srv->mu);
@@ -1312,7 +1320,8 @@ void pgkeel_rest_opts_from_config(const struct pgkeel_config *c, struct pgkeel_r
 		o->backlog = (unsigned)json_object_get_int(v);
 	h = pgkeel_json_path(local, "restapi.http_extra_headers");
 	if (h != NULL && json_object_is_type(h, json_type_object)) {
-		json_object_object_foreach(h, name, value) {
+		json_object_object_foreach(h, name, value)
+		{
 			if (o->n_extra_headers == max_headers)
 				break;
 			if (value == NULL || !json_object_is_type(value, json_type_string))

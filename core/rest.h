@@ -63,23 +63,23 @@ struct pgkeel_config;
 struct pgkeel_member;
 
 struct pgkeel_rest_opts {
-	const char *listen;         /* restapi.listen "host:port" ("*:8008", "[::1]:8008"); port 0: any */
-	const char *auth_username;  /* restapi.authentication; NULL: none */
+	const char *listen; /* restapi.listen "host:port" ("*:8008", "[::1]:8008"); port 0: any */
+	const char *auth_username; /* restapi.authentication; NULL: none */
 	const char *auth_password;
 	/* restapi.http_extra_headers: name/value pairs, 2 * n_extra_headers strings */
 	const char *const *extra_headers;
 	size_t n_extra_headers;
-	unsigned threads;            /* worker threads; 0: 2 */
+	unsigned threads;              /* worker threads; 0: 2 */
 	unsigned connection_timeout_s; /* idle connection timeout; 0: 30 */
-	unsigned max_connections;    /* 0: 512 */
-	unsigned per_ip_connections; /* connections per client address; 0: 128 */
-	unsigned backlog;            /* listen backlog (restapi.request_queue_size); 0: 128 */
-	unsigned queue_max;          /* requests waiting for the loop; 0: 16 */
-	int reply_timeout_ms;        /* loop reply deadline; 0: 10000 */
+	unsigned max_connections;      /* 0: 512 */
+	unsigned per_ip_connections;   /* connections per client address; 0: 128 */
+	unsigned backlog;              /* listen backlog (restapi.request_queue_size); 0: 128 */
+	unsigned queue_max;            /* requests waiting for the loop; 0: 16 */
+	int reply_timeout_ms;          /* loop reply deadline; 0: 10000 */
 	/* Added to the deadline of an immediate switchover/failover, which the
 	 * loop polls for (Patroni: 2 * max(10, loop_wait) s); 0: that. */
 	int switchover_wait_ms;
-	size_t max_body;             /* request body limit; 0: 64 KiB (larger: 413) */
+	size_t max_body; /* request body limit; 0: 64 KiB (larger: 413) */
 	/* Reported next to Patroni's version in /patroni; NULL: PACKAGE_VERSION. */
 	const char *pgkeel_version;
 };
@@ -125,13 +125,17 @@ struct pgkeel_rest_req {
 	enum pgkeel_rest_kind kind;
 	/* SWITCHOVER / FAILOVER: NULL when absent (null, "" and other falsy values) */
 	const char *leader;
-	const char *candidate;    /* "candidate", else "member" */
-	const char *scheduled_at; /* normalized ISO 8601 with offset (Python isoformat), NULL: now */
-	int64_t scheduled_at_ms;  /* the same as epoch milliseconds */
+	const char *candidate; /* "candidate", else "member" */
+	const char
+	    *scheduled_at;       /* normalized ISO 8601 with offset (Python isoformat), NULL: now */
+	int64_t scheduled_at_ms; /* the same as epoch milliseconds */
 	struct json_object *body; /* the parsed request body; NULL when none */
 	const char *client;       /* client address, for logs */
 	int64_t deadline_ms;      /* monotonic: after it the server answers by itself */
 };
+
+/* How many requests wait for the loop to take them (for monitoring and tests). */
+size_t pgkeel_rest_queued(struct pgkeel_rest *srv);
 
 /* The next queued request, or NULL.  The loop now owns a reference. */
 struct pgkeel_rest_req *pgkeel_rest_next_request(struct pgkeel_rest *srv);
@@ -152,8 +156,8 @@ struct pgkeel_rest_failsafe {
 	char *name;
 	char *conn_url;
 	char *api_url;
-	char *slots_json;        /* "slots" rendered compact; NULL when absent */
-	int64_t received_ms;     /* monotonic time it was accepted */
+	char *slots_json;    /* "slots" rendered compact; NULL when absent */
+	int64_t received_ms; /* monotonic time it was accepted */
 };
 /* Copy of the last accepted message; false when none yet.  Free with _clear. */
 bool pgkeel_rest_failsafe_last(struct pgkeel_rest *srv, struct pgkeel_rest_failsafe *out);

@@ -178,8 +178,9 @@ int pgkeel_rest_parse_schedule(const struct json_object *value, const char *acti
 	*iso = NULL;
 	if (!json_object_is_type(value, json_type_string) ||
 	    !parse_ts(json_object_get_string((struct json_object *)(uintptr_t)value), &t)) {
-		(void)pgkeel_fmt(msg, len, "Unable to parse scheduled timestamp. It should be in an "
-		                           "unambiguous format, e.g. ISO 8601");
+		(void)pgkeel_fmt(msg, len,
+		                 "Unable to parse scheduled timestamp. It should be in an "
+		                 "unambiguous format, e.g. ISO 8601");
 		return 422;
 	}
 	if (!t.has_tz) {
@@ -196,8 +197,8 @@ int pgkeel_rest_parse_schedule(const struct json_object *value, const char *acti
 	}
 	off = t.offset_min < 0 ? -t.offset_min : t.offset_min;
 	if (t.usec != 0)
-		*iso = pgkeel_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d%c%02d:%02d", t.year, t.mon,
-		                       t.day, t.hour, t.min, t.sec, t.usec,
+		*iso = pgkeel_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d%c%02d:%02d", t.year,
+		                       t.mon, t.day, t.hour, t.min, t.sec, t.usec,
 		                       t.offset_min < 0 ? '-' : '+', off / 60, off % 60);
 	else
 		*iso = pgkeel_asprintf("%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", t.year, t.mon,
@@ -222,18 +223,21 @@ int pgkeel_rest_failover_parse(enum pgkeel_rest_kind kind, const struct json_obj
 	if (out->candidate == NULL)
 		out->candidate = truthy_field(body, "member");
 	if (kind == PGKEEL_REST_FAILOVER && out->candidate == NULL) {
-		(void)pgkeel_fmt(msg, len, "Failover could be performed only to a specific candidate");
+		(void)pgkeel_fmt(msg, len,
+		                 "Failover could be performed only to a specific candidate");
 		goto fail;
 	}
 	if (kind == PGKEEL_REST_SWITCHOVER && out->leader == NULL) {
-		(void)pgkeel_fmt(msg, len, "Switchover could be performed only from a specific leader");
+		(void)pgkeel_fmt(msg, len,
+		                 "Switchover could be performed only from a specific leader");
 		goto fail;
 	}
 	if (json_object_object_get_ex((struct json_object *)(uintptr_t)body, "scheduled_at",
 	                              &sched) &&
 	    pgkeel_json_truthy(sched)) {
 		if (out->leader == NULL) {
-			(void)pgkeel_fmt(msg, len, "Scheduled %s is possible only from a specific leader",
+			(void)pgkeel_fmt(msg, len,
+			                 "Scheduled %s is possible only from a specific leader",
 			                 action);
 			goto fail;
 		}
@@ -248,7 +252,8 @@ int pgkeel_rest_failover_parse(enum pgkeel_rest_kind kind, const struct json_obj
 		status = 400;
 	}
 	if (paused && out->candidate == NULL) {
-		(void)pgkeel_fmt(msg, len, "%s is possible only to a specific candidate in a paused state",
+		(void)pgkeel_fmt(msg, len,
+		                 "%s is possible only to a specific candidate in a paused state",
 		                 kind_title(kind));
 		goto fail;
 	}
@@ -288,8 +293,8 @@ const char *pgkeel_rest_failover_precheck(const struct pgkeel_cluster *c, bool s
 		else if (synchronous_mode)
 			take = pgkeel_sync_matches(&c->sync, m->name, false);
 		else
-			take = (holder == NULL || strcmp(m->name, holder) != 0) && m->d.api_url != NULL &&
-			       m->d.api_url[0] != '\0';
+			take = (holder == NULL || strcmp(m->name, holder) != 0) &&
+			       m->d.api_url != NULL && m->d.api_url[0] != '\0';
 		if (take)
 			list[n++] = m;
 	}
@@ -298,11 +303,13 @@ const char *pgkeel_rest_failover_precheck(const struct pgkeel_cluster *c, bool s
 		if (candidate != NULL)
 			return "candidate does not exists";
 		if (synchronous_mode)
-			(void)pgkeel_fmt(buf, len, "%s is not possible: can not find sync_standby", action);
-		else
-			(void)pgkeel_fmt(buf, len,
-			                 "%s is not possible: cluster does not have members except leader",
+			(void)pgkeel_fmt(buf, len, "%s is not possible: can not find sync_standby",
 			                 action);
+		else
+			(void)pgkeel_fmt(
+			    buf, len,
+			    "%s is not possible: cluster does not have members except leader",
+			    action);
 		return buf;
 	}
 	*probe = list;
@@ -331,8 +338,8 @@ bool pgkeel_rest_failover_poll(const struct pgkeel_cluster *c, enum pgkeel_rest_
 		if (candidate == NULL || strcmp(candidate, holder) == 0)
 			(void)pgkeel_fmt(buf, len, "Successfully %s over to \"%s\"", done, holder);
 		else
-			(void)pgkeel_fmt(buf, len, "%s over to \"%s\" instead of \"%s\"", done_title,
-			                 holder, candidate);
+			(void)pgkeel_fmt(buf, len, "%s over to \"%s\" instead of \"%s\"",
+			                 done_title, holder, candidate);
 		return true;
 	}
 	if (c->failover == NULL || !pgkeel_failover_is_request(c->failover)) {

@@ -20,14 +20,14 @@ struct json_object;
 
 /* What one request sees of the state, derived once (parts A and B of §1.3). */
 struct pgkeel_rest_pgview {
-	const char *state;   /* "running", "unknown", "stopped", ... */
-	const char *role;    /* "master", "replica", "standby_leader", ... */
-	bool full;           /* the status query's fields are there */
-	bool cluster;        /* a cluster view is cached (Patroni's dcs.cluster) */
+	const char *state; /* "running", "unknown", "stopped", ... */
+	const char *role;  /* "master", "replica", "standby_leader", ... */
+	bool full;         /* the status query's fields are there */
+	bool cluster;      /* a cluster view is cached (Patroni's dcs.cluster) */
 	bool sync_standby;
-	bool is_leader;      /* the leader lock is held (deadline not passed) */
-	int64_t replayed;    /* xlog.replayed_location, 0 when absent */
-	int64_t last_lsn;    /* the leader's optime from the cached view, 0 when none */
+	bool is_leader;   /* the leader lock is held (deadline not passed) */
+	int64_t replayed; /* xlog.replayed_location, 0 when absent */
+	int64_t last_lsn; /* the leader's optime from the cached view, 0 when none */
 };
 
 void pgkeel_rest_pgview_get(const struct pgkeel_state_view *v, int64_t now_ms,
@@ -40,9 +40,8 @@ struct pgkeel_rest_qparam {
 };
 
 /* Patroni's do_GET status code for path (query string removed). */
-int pgkeel_rest_health_code(const struct pgkeel_state_view *v,
-                            const struct pgkeel_rest_pgview *pv, const char *path,
-                            const struct pgkeel_rest_qparam *q, size_t nq);
+int pgkeel_rest_health_code(const struct pgkeel_state_view *v, const struct pgkeel_rest_pgview *pv,
+                            const char *path, const struct pgkeel_rest_qparam *q, size_t nq);
 /* GET /liveness and GET /readiness. */
 int pgkeel_rest_liveness_code(const struct pgkeel_state_view *v, int64_t now_ms);
 int pgkeel_rest_readiness_code(const struct pgkeel_state_view *v,
@@ -64,7 +63,7 @@ char *pgkeel_rest_failsafe_json(const struct pgkeel_state_view *v);
 struct pgkeel_rest_failover_req {
 	char *leader;
 	char *candidate;
-	char *scheduled_at;      /* normalized; NULL: immediate */
+	char *scheduled_at; /* normalized; NULL: immediate */
 	int64_t scheduled_at_ms;
 };
 void pgkeel_rest_failover_req_clear(struct pgkeel_rest_failover_req *r);

@@ -35,7 +35,8 @@ void pgkeel_rest_pgview_get(const struct pgkeel_state_view *v, int64_t now_ms,
 	const struct pgkeel_state_loop *l = v->loop;
 	const struct pgkeel_state_pg *pg = v->pg;
 	const char *pg_state = l != NULL && l->pg_state != NULL ? l->pg_state : "stopped";
-	const char *cached_role = pgkeel_state_role_name(l ? l->role : PGKEEL_STATE_ROLE_UNINITIALIZED);
+	const char *cached_role =
+	    pgkeel_state_role_name(l ? l->role : PGKEEL_STATE_ROLE_UNINITIALIZED);
 
 	memset(out, 0, sizeof(*out));
 	out->cluster = l != NULL && l->cluster != NULL && now_ms < l->cluster_valid_ms;
@@ -115,13 +116,13 @@ static double max_lag(const struct pgkeel_rest_qparam *q, size_t nq)
 
 	for (size_t i = 0; i < nq; i++)
 		if (strcmp(q[i].key, "lag") == 0)
-			return pgkeel_pgc_py_parse_int(q[i].value, "B", &lag) ? rint(lag) : INFINITY;
+			return pgkeel_pgc_py_parse_int(q[i].value, "B", &lag) ? rint(lag)
+			                                                      : INFINITY;
 	return INFINITY;
 }
 
-int pgkeel_rest_health_code(const struct pgkeel_state_view *v,
-                            const struct pgkeel_rest_pgview *pv, const char *path,
-                            const struct pgkeel_rest_qparam *q, size_t nq)
+int pgkeel_rest_health_code(const struct pgkeel_state_view *v, const struct pgkeel_rest_pgview *pv,
+                            const char *path, const struct pgkeel_rest_qparam *q, size_t nq)
 {
 	static const char *const primary_roles[] = {"master", "primary"};
 	static const char *const leader_roles[] = {"master", "primary", "standby_leader"};
@@ -154,7 +155,8 @@ int pgkeel_rest_health_code(const struct pgkeel_state_view *v,
 		leader_ok = true;
 		if (l->standby_cluster) {
 			primary_ok = replica_ok = false;
-			sbleader_ok = str_in(pv->role, sbleader_roles, PGKEEL_ARRAY_LEN(sbleader_roles));
+			sbleader_ok =
+			    str_in(pv->role, sbleader_roles, PGKEEL_ARRAY_LEN(sbleader_roles));
 		} else {
 			primary_ok = true;
 		}
@@ -181,7 +183,8 @@ int pgkeel_rest_health_code(const struct pgkeel_state_view *v,
 
 		if ((strcmp(path, "/sync") == 0 || strcmp(path, "/synchronous") == 0) && sync)
 			code = code_of(replica_ok);
-		else if ((strcmp(path, "/async") == 0 || strcmp(path, "/asynchronous") == 0) && !sync)
+		else if ((strcmp(path, "/async") == 0 || strcmp(path, "/asynchronous") == 0) &&
+		         !sync)
 			code = code_of(replica_ok);
 		else if (strcmp(path, "/read-only-sync") == 0 ||
 		         strcmp(path, "/read-only-synchronous") == 0)
@@ -203,8 +206,8 @@ int pgkeel_rest_liveness_code(const struct pgkeel_state_view *v, int64_t now_ms)
 	if (l->paused)
 		return 200;
 	/* a primary tolerates a stuck loop only until the lock would expire */
-	threshold_ms = (int64_t)l->ttl * 1000 *
-	               (l->role == PGKEEL_STATE_ROLE_MASTER && l->pg_running ? 1 : 2);
+	threshold_ms =
+	    (int64_t)l->ttl * 1000 * (l->role == PGKEEL_STATE_ROLE_MASTER && l->pg_running ? 1 : 2);
 	return code_of(l->next_cycle_ms + threshold_ms > now_ms);
 }
 

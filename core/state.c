@@ -18,8 +18,9 @@
 #include "util.h"
 
 static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct pgkeel_state_loop *cur_loop;
-static struct pgkeel_state_pg *cur_pg;
+/* The current parts (struct pgkeel_state_loop *, struct pgkeel_state_pg *). */
+static void *cur_loop;
+static void *cur_pg;
 
 const char *pgkeel_state_role_name(enum pgkeel_state_role role)
 {
@@ -93,33 +94,33 @@ void pgkeel_state_pg_unref(struct pgkeel_state_pg *s)
 	free(s);
 }
 
-void pgkeel_state_publish_loop(struct pgkeel_state_loop *s)
+/* Put s in *slot; returns what was there (the caller releases it outside the lock). */
+static void *swap(void **slot, void *s)
 {
-	struct pgkeel_state_loop *old;
+	void *old;
 
 	pthread_mutex_lock(&state_mu);
-	old = cur_loop;
-	cur_loop = s;
+	old = *slot;
+	*slot = s;
 	pthread_mutex_unlock(&state_mu);
-	pgkeel_state_loop_unref(old);
+	return old;
+}
+
+void pgkeel_state_publish_loop(struct pgkeel_state_loop *s)
+{
+	pgkeel_state_loop_unref(swap(&cur_loop, s));
 }
 
 void pgkeel_state_publish_pg(struct pgkeel_state_pg *s)
 {
-	struct pgkeel_state_pg *old;
-
-	pthread_mutex_lock(&state_mu);
-	old = cur_pg;
-	cur_pg = s;
-	pthread_mutex_unlock(&state_mu);
-	pgkeel_state_pg_unref(old);
+	pgkeel_state_pg_unref(swap(&cur_pg, s));
 }
 
 void pgkeel_state_acquire(struct pgkeel_state_view *v)
 {
 	pthread_mutex_lock(&state_mu);
-	v->loop = cur_loop;
-	v->pg = cur_pg;
+	v->loop = (struct pgkeel_state_loop *)cur_loop;
+	v->pg = (struct pgkeel_state_pg *)cur_pg;
 	if (v->loop != NULL)
 		__atomic_add_fetch(&v->loop->refs_, 1, __ATOMIC_RELAXED);
 	if (v->pg != NULL)

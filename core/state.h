@@ -97,9 +97,9 @@ struct pgkeel_state_loop {
 	bool synchronous_mode; /* the cluster's config has synchronous_mode on */
 	bool failsafe_mode;    /* failsafe_mode on: POST /failsafe is served */
 
-	bool failsafe_active;  /* failsafe mode currently keeps the primary alive */
+	bool failsafe_active; /* failsafe mode currently keeps the primary alive */
 	bool pending_restart;
-	bool watchdog_failed;  /* watchdog required/used but unhealthy */
+	bool watchdog_failed; /* watchdog required/used but unhealthy */
 
 	char *sysid; /* database system identifier; NULL: unknown */
 

@@ -40,21 +40,11 @@ import urllib.parse
 
 import pytest
 
+from pg_instance import poll
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("PGKEEL_BUILDDIR", os.path.join(TOP, "build", "default"))
 PROBE = os.path.join(BUILD, "tests", "tools", "rest_probe")
-
-
-def poll(pred, timeout, what):
-    """Wait for pred() with a deadline (never a bare sleep standing in for it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(0.02)
 
 
 class Probe:
@@ -84,6 +74,8 @@ class Probe:
         return line.decode()
 
     def stderr(self):
+        if self.log.closed:
+            return self.final_log
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
 
@@ -125,6 +117,7 @@ class Probe:
             except (BrokenPipeError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait(timeout=15)
+        self.final_log = self.stderr()
         self.log.close()
 
 
@@ -144,6 +137,7 @@ def start():
         p.close()
     for p in probes:
         assert p.proc.returncode == 0, p.stderr()
+        assert "Sanitizer" not in p.stderr(), p.stderr()
 
 
 CLUSTER = {
@@ -491,11 +485,9 @@ def test_queue_bound(start):
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         waiting = [pool.submit(p.request, "POST", "/switchover", body, None, 30)
                    for _ in range(2)]
-        # both are queued once a third is refused
-        def third():
-            status, _, out = p.request("POST", "/switchover", body)
-            return status == 503 and out == b"too many requests are waiting for the HA loop"
-        poll(third, 10, "the queue to be full")
+        poll(lambda: p.cmd("queued") == "2", 10, "2 requests queued")
+        status, _, out = p.request("POST", "/switchover", body)
+        assert (status, out) == (503, b"too many requests are waiting for the HA loop")
         assert p.cmd("mode answer") == "ok"
         for f in waiting:
             assert f.result(timeout=10)[0] == 200
@@ -523,6 +515,38 @@ def test_ipv6_and_bad_listen(start):
         r = subprocess.run([PROBE, "--listen", "127.0.0.1:%d" % s.getsockname()[1]],
                            capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
     assert r.returncode == 1 and b"Couldn't start a service on" in r.stderr
+
+
+def test_wildcard_listen(start):
+    for listen in ("*:0", "0.0.0.0:0", ":0"):
+        p = start("--listen", listen)
+        p.state(**leader_state())
+        assert p.code("/leader") == 200, listen
+
+
+def test_connection_limits(start):
+    p = start("--per-ip", "3", "--conn-timeout-s", "1")
+    p.state(**leader_state())
+    socks = [socket.create_connection((p.host, p.port), timeout=5) for _ in range(3)]
+    try:
+        for s in socks:  # a request started but never finished
+            s.sendall(b"GET /leader HTTP/1.1\r\n")
+        def refused():
+            try:
+                return p.raw(b"GET /leader HTTP/1.0\r\n\r\n") == b""
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+        poll(refused, 10, "a fourth connection from the same address to be refused")
+        # the idle ones are closed after the connection timeout
+        t0 = time.monotonic()
+        for s in socks:
+            s.settimeout(10)
+            assert s.recv(100) == b""
+        assert time.monotonic() - t0 < 5
+        poll(lambda: p.code("/leader") == 200, 10, "connections to be accepted again")
+    finally:
+        for s in socks:
+            s.close()
 
 
 # ---------------------------------------------------------------------------

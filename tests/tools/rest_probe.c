@@ -4,7 +4,7 @@
  *
  *   rest_probe [--listen HOST:PORT] [--auth USER:PASSWORD] [--header NAME:VALUE]...
  *              [--reply-timeout-ms N] [--switchover-wait-ms N] [--queue-max N]
- *              [--threads N] [--per-ip N] [--max-body N]
+ *              [--threads N] [--per-ip N] [--max-body N] [--conn-timeout-s N]
  *
  * Prints "port <n>" once listening (default listen 127.0.0.1:0), then reads
  * commands on stdin, one per line, and answers each with one line:
@@ -19,6 +19,7 @@
  *                      a JSON object of the parsed request
  *                      {"kind","leader","candidate","scheduled_at","client"}
  *                                                                    -> ok
+ *   queued             -> the number of requests waiting in the queue
  *   held               -> the number of requests held
  *   release            answer every held request                     -> released <n>
  *   failsafe           -> the last POST /failsafe message as JSON, or none
@@ -112,9 +113,8 @@ static json_object *copy_of(json_object *v)
 static enum pgkeel_state_role role_of(const char *s)
 {
 	static const enum pgkeel_state_role all[] = {
-	    PGKEEL_STATE_ROLE_UNINITIALIZED, PGKEEL_STATE_ROLE_MASTER,
-	    PGKEEL_STATE_ROLE_REPLICA,       PGKEEL_STATE_ROLE_STANDBY_LEADER,
-	    PGKEEL_STATE_ROLE_DEMOTED,       PGKEEL_STATE_ROLE_PROMOTED,
+	    PGKEEL_STATE_ROLE_UNINITIALIZED,  PGKEEL_STATE_ROLE_MASTER,  PGKEEL_STATE_ROLE_REPLICA,
+	    PGKEEL_STATE_ROLE_STANDBY_LEADER, PGKEEL_STATE_ROLE_DEMOTED, PGKEEL_STATE_ROLE_PROMOTED,
 	};
 
 	for (size_t i = 0; s != NULL && i < PGKEEL_ARRAY_LEN(all); i++)
@@ -127,7 +127,8 @@ static struct pgkeel_cluster *cluster_of(json_object *kv)
 {
 	struct pgkeel_cluster_builder *b = pgkeel_cluster_builder_new();
 
-	json_object_object_foreach(kv, k, v) {
+	json_object_object_foreach(kv, k, v)
+	{
 		char *text = json_object_is_type(v, json_type_string)
 		                 ? pgkeel_strdup(json_object_get_string(v))
 		                 : pgkeel_json_compact(v);
@@ -315,8 +316,9 @@ static bool command(struct pgkeel_rest *srv, char *line)
 	if (strcmp(line, "state") == 0) {
 		printf(arg != NULL && publish(arg) ? "ok\n" : "error: bad state\n");
 	} else if (strcmp(line, "mode") == 0 && arg != NULL) {
-		mode = strcmp(arg, "hold") == 0 ? M_HOLD : strcmp(arg, "ignore") == 0 ? M_IGNORE
-		                                                                      : M_ANSWER;
+		mode = strcmp(arg, "hold") == 0     ? M_HOLD
+		       : strcmp(arg, "ignore") == 0 ? M_IGNORE
+		                                    : M_ANSWER;
 		serve(srv);
 		printf("ok\n");
 	} else if (strcmp(line, "reply") == 0 && arg != NULL) {
@@ -328,6 +330,8 @@ static bool command(struct pgkeel_rest *srv, char *line)
 		free(reply_text);
 		reply_text = pgkeel_strdup(text != NULL ? text : "");
 		printf("ok\n");
+	} else if (strcmp(line, "queued") == 0) {
+		printf("%zu\n", pgkeel_rest_queued(srv));
 	} else if (strcmp(line, "held") == 0) {
 		printf("%zu\n", n_held);
 	} else if (strcmp(line, "release") == 0) {
@@ -359,6 +363,7 @@ int main(int argc, char **argv)
 	    {"threads", required_argument, NULL, 't'},
 	    {"per-ip", required_argument, NULL, 'p'},
 	    {"max-body", required_argument, NULL, 'b'},
+	    {"conn-timeout-s", required_argument, NULL, 'c'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct pgkeel_rest_opts o = {.listen = "127.0.0.1:0"};
@@ -410,6 +415,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			o.max_body = strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			o.connection_timeout_s = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		default:
 			return 2;

@@ -16,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
 
 #include "cluster.h"
+#include "config.h"
 #include "json.h"
 #include "pg_query.h"
 #include "rest_internal.h"
@@ -36,8 +38,10 @@ static struct pgkeel_cluster *cluster_of(const char *const *kv)
 	struct pgkeel_cluster_builder *b = pgkeel_cluster_builder_new();
 
 	for (size_t i = 0; kv[i] != NULL; i += 2) {
-		struct pgkeel_dcs_entry e = {
-		    .key = kv[i], .value = kv[i + 1], .value_len = strlen(kv[i + 1]), .version = "1"};
+		struct pgkeel_dcs_entry e = {.key = kv[i],
+		                             .value = kv[i + 1],
+		                             .value_len = strlen(kv[i + 1]),
+		                             .version = "1"};
 
 		(void)pgkeel_cluster_builder_add(b, &e);
 	}
@@ -53,40 +57,37 @@ static struct json_object *json_of(const char *text)
 	return o;
 }
 
-static struct pgkeel_pg_status *status_primary(int64_t lsn)
+/* A status query's answer: a primary at lsn, or a replica that replayed up to lsn. */
+static struct pgkeel_pg_status *status_new(bool in_recovery, int64_t lsn)
 {
 	struct pgkeel_pg_status *st = pgkeel_xcalloc(1, sizeof(*st));
 
 	st->server_version = 150018;
+	st->in_recovery = in_recovery;
 	(void)pgkeel_fmt(st->postmaster_start_time, sizeof(st->postmaster_start_time), "%s",
-	                 "2026-11-25 23:06:46.341123+00:00");
-	st->wal_lsn = lsn;
-	st->timeline = 1;
+	                 in_recovery ? "2026-11-25 23:06:49.550397+00:00"
+	                             : "2026-11-25 23:06:46.341123+00:00");
+	if (in_recovery) {
+		(void)pgkeel_fmt(st->replay_timestamp, sizeof(st->replay_timestamp), "%s",
+		                 "2026-11-25 23:06:57.838652+00:00");
+		st->replay_lsn = st->receive_lsn = lsn;
+	} else {
+		st->wal_lsn = lsn;
+		st->timeline = 1;
+	}
 	return st;
 }
 
-static struct pgkeel_pg_status *status_replica(int64_t replayed)
-{
-	struct pgkeel_pg_status *st = pgkeel_xcalloc(1, sizeof(*st));
-
-	st->server_version = 150018;
-	(void)pgkeel_fmt(st->postmaster_start_time, sizeof(st->postmaster_start_time), "%s",
-	                 "2026-11-25 23:06:49.550397+00:00");
-	(void)pgkeel_fmt(st->replay_timestamp, sizeof(st->replay_timestamp), "%s",
-	                 "2026-11-25 23:06:57.838652+00:00");
-	st->in_recovery = true;
-	st->replay_lsn = replayed;
-	st->receive_lsn = replayed;
-	return st;
-}
+#define status_primary(lsn) status_new(false, (lsn))
+#define status_replica(lsn) status_new(true, (lsn))
 
 static void add_walsender(struct pgkeel_pg_status *st, const char *app, const char *sync_state,
                           int prio)
 {
 	struct pgkeel_pg_walsender *w;
 
-	st->walsenders = pgkeel_xreallocarray(st->walsenders, st->n_walsenders + 1,
-	                                      sizeof(*st->walsenders));
+	st->walsenders =
+	    pgkeel_xreallocarray(st->walsenders, st->n_walsenders + 1, sizeof(*st->walsenders));
 	w = &st->walsenders[st->n_walsenders++];
 	memset(w, 0, sizeof(*w));
 	w->usename = pgkeel_strdup("replicator");
@@ -104,11 +105,11 @@ static void add_walsender(struct pgkeel_pg_status *st, const char *app, const ch
  * puts the node into the sync key with synchronous_mode on.
  */
 struct situation {
-	const char *role;       /* "master", "replica", "standby_leader" */
-	const char *pg_state;   /* NULL: running */
-	bool lock;              /* holds the leader lock (deadline in the future) */
-	bool lock_expired;      /* held it, deadline passed (a stuck loop) */
-	bool no_cluster;        /* no cached DCS view */
+	const char *role;     /* "master", "replica", "standby_leader" */
+	const char *pg_state; /* NULL: running */
+	bool lock;            /* holds the leader lock (deadline in the future) */
+	bool lock_expired;    /* held it, deadline passed (a stuck loop) */
+	bool no_cluster;      /* no cached DCS view */
 	bool paused;
 	bool standby_cluster;
 	bool sync;
@@ -120,8 +121,10 @@ struct situation {
 static void build(const struct situation *s, struct pgkeel_state_view *v)
 {
 	static const char *const kv_sync[] = {
-	    "leader", "pg-1", "status", "{\"optime\": 100000000}", "sync",
-	    "{\"leader\":\"pg-1\",\"sync_standby\":\"me\"}", NULL};
+	    "leader", "pg-1",
+	    "status", "{\"optime\": 100000000}",
+	    "sync",   "{\"leader\":\"pg-1\",\"sync_standby\":\"me\"}",
+	    NULL};
 	static const char *const kv[] = {"leader", "pg-1", "status", "{\"optime\": 100000000}",
 	                                 NULL};
 	struct pgkeel_state_loop *l = pgkeel_state_loop_new();
@@ -154,7 +157,8 @@ static void build(const struct situation *s, struct pgkeel_state_view *v)
 	pgkeel_state_loop_set_tags(l, tags, false);
 	json_object_put(tags);
 	if (!s->sample_failed)
-		pg->status = replica ? status_replica(100000000 - s->lag) : status_primary(100000000);
+		pg->status =
+		    replica ? status_replica(100000000 - s->lag) : status_primary(100000000);
 	pg->timeline = 1;
 	pg->valid_until_ms = NOW + 5000;
 	v->loop = l;
@@ -169,6 +173,7 @@ struct row {
 	int code;
 };
 
+/* clang-format off */
 #define R(...) {__LINE__, __VA_ARGS__}
 #define PRIMARY {.role = "master", .lock = true}
 #define ASYNC {.role = "replica"}
@@ -206,10 +211,12 @@ static const struct row rows[] = {
     R(ASYNC, "/replica", "tag_n=5", 200), R(ASYNC, "/replica", "tag_f=1.5", 200),
     R(ASYNC, "/replica", "tag_b=true", 200), R(ASYNC, "/replica", "tag_b=True", 503),
     R(ASYNC, "/replica", "tag_nofailover=false", 503), /* falsy built-in tags are dropped */
-    R(ASYNC, "/replica", "tag_dc=dc1&tag_n=5", 200), R(ASYNC, "/replica", "tag_dc=dc1&tag_n=6", 503),
+    R(ASYNC, "/replica", "tag_dc=dc1&tag_n=5", 200),
+    R(ASYNC, "/replica", "tag_dc=dc1&tag_n=6", 503),
     R(PRIMARY, "/primary", "tag_dc=nope", 200), R(PRIMARY, "/leader", "tag_dc=nope", 200),
     R(PRIMARY, "/read-only", "tag_dc=nope", 503), R(PRIMARY, "/read-only", "tag_dc=dc1", 200),
-    R(PRIMARY, "/read-only", "", 200), R(ASYNC, "/read-only", "", 200), R(SYNC, "/read-only", "", 200),
+    R(PRIMARY, "/read-only", "", 200), R(ASYNC, "/read-only", "", 200),
+    R(SYNC, "/read-only", "", 200),
     R(NOLB, "/read-only", "", 503), R(LAGGING, "/read-only", "lag=1MB", 503),
     R(PRIMARY, "/sync", "", 503), R(ASYNC, "/sync", "", 503), R(SYNC, "/sync", "", 200),
     R(SYNC, "/synchronous", "", 200), R(SYNC, "/sync", "lag=0", 200),
@@ -245,6 +252,7 @@ static const struct row rows[] = {
     R(STOPPED_REPLICA, "/read-only", "", 503), R(FAILED_SAMPLE_REPLICA, "/replica", "", 503),
     R(FAILED_SAMPLE_REPLICA, "/health", "", 503),
 };
+/* clang-format on */
 
 static size_t parse_query(char *q, struct pgkeel_rest_qparam *out, size_t max)
 {
@@ -396,15 +404,21 @@ static char *expected_doc(const char *file, const char *name)
 }
 
 static const char *const capture_kv[] = {
-    "initialize", "7712249454031023488",
-    "leader", "pg-1",
-    "members/pg-1", "{\"conn_url\":\"postgres://127.0.0.1:25501/postgres\",\"api_url\":"
-                    "\"http://127.0.0.1:28101/patroni\",\"state\":\"running\",\"role\":"
-                    "\"master\",\"version\":\"3.0.2\",\"xlog_location\":67109000,"
-                    "\"timeline\":1}",
-    "status", "{\"optime\":67109000}",
-    "sync", "{\"leader\":\"pg-1\",\"sync_standby\":\"pg-3\"}",
-    "config", "{\"synchronous_mode\":true}",
+    "initialize",
+    "7712249454031023488",
+    "leader",
+    "pg-1",
+    "members/pg-1",
+    "{\"conn_url\":\"postgres://127.0.0.1:25501/postgres\",\"api_url\":"
+    "\"http://127.0.0.1:28101/patroni\",\"state\":\"running\",\"role\":"
+    "\"master\",\"version\":\"3.0.2\",\"xlog_location\":67109000,"
+    "\"timeline\":1}",
+    "status",
+    "{\"optime\":67109000}",
+    "sync",
+    "{\"leader\":\"pg-1\",\"sync_standby\":\"pg-3\"}",
+    "config",
+    "{\"synchronous_mode\":true}",
     NULL};
 
 static struct pgkeel_state_loop *capture_loop(const char *name, enum pgkeel_state_role role,
@@ -568,13 +582,13 @@ static void test_doc_variants(void **state)
 	v.loop->sysid = NULL;
 	pgkeel_rest_pgview_get(&v, NOW, &pv);
 	got = pgkeel_rest_status_json(&v, &pv, NULL);
-	assert_string_equal(got,
-	                    "{\"state\": \"running\", \"postmaster_start_time\": \"2026-11-25 "
-	                    "23:06:49.550397+00:00\", \"role\": \"replica\", \"server_version\": "
-	                    "150018, \"xlog\": {\"received_location\": 5, \"replayed_location\": 5, "
-	                    "\"replayed_timestamp\": null, \"paused\": true}, \"timeline\": null, "
-	                    "\"dcs_last_seen\": 1795641001, \"patroni\": {\"version\": \"3.0.2\", "
-	                    "\"scope\": \"prod-pg\", \"name\": \"pg-1\"}}");
+	assert_string_equal(
+	    got, "{\"state\": \"running\", \"postmaster_start_time\": \"2026-11-25 "
+	         "23:06:49.550397+00:00\", \"role\": \"replica\", \"server_version\": "
+	         "150018, \"xlog\": {\"received_location\": 5, \"replayed_location\": 5, "
+	         "\"replayed_timestamp\": null, \"paused\": true}, \"timeline\": null, "
+	         "\"dcs_last_seen\": 1795641001, \"patroni\": {\"version\": \"3.0.2\", "
+	         "\"scope\": \"prod-pg\", \"name\": \"pg-1\"}}");
 	free(got);
 	pgkeel_state_release(&v);
 }
@@ -582,8 +596,8 @@ static void test_doc_variants(void **state)
 static void test_failsafe_json(void **state)
 {
 	static const char *const kv[] = {
-	    "failsafe", "{\"pg-1\":\"http://127.0.0.1:28101/patroni\",\"pg-2\":\"http://x/patroni\"}",
-	    NULL};
+	    "failsafe",
+	    "{\"pg-1\":\"http://127.0.0.1:28101/patroni\",\"pg-2\":\"http://x/patroni\"}", NULL};
 	struct pgkeel_state_view v;
 	char *got;
 
@@ -621,8 +635,8 @@ static const struct parse_row parse_rows[] = {
      "Switchover could be performed only from a specific leader"},
     {__LINE__, PGKEEL_REST_SWITCHOVER, "{\"leader\": null, \"candidate\": \"pg-2\"}", false, 400,
      "Switchover could be performed only from a specific leader"},
-    {__LINE__, PGKEEL_REST_SWITCHOVER, "{\"leader\": \"pg-1\", \"candidate\": \"pg-2\"}", false,
-     0, "pg-1|pg-2|"},
+    {__LINE__, PGKEEL_REST_SWITCHOVER, "{\"leader\": \"pg-1\", \"candidate\": \"pg-2\"}", false, 0,
+     "pg-1|pg-2|"},
     {__LINE__, PGKEEL_REST_SWITCHOVER, "{\"leader\": \"pg-1\", \"member\": \"pg-2\"}", false, 0,
      "pg-1|pg-2|"},
     {__LINE__, PGKEEL_REST_SWITCHOVER, "{\"leader\": \"pg-1\"}", false, 0, "pg-1||"},
@@ -630,8 +644,8 @@ static const struct parse_row parse_rows[] = {
     {__LINE__, PGKEEL_REST_FAILOVER,
      "{\"leader\": \"pg-1\", \"candidate\": \"pg-2\", \"scheduled_at\": null}", false, 0,
      "pg-1|pg-2|"},
-    {__LINE__, PGKEEL_REST_FAILOVER, "{\"candidate\": \"pg-2\", \"scheduled_at\": \"\"}", false,
-     0, "|pg-2|"},
+    {__LINE__, PGKEEL_REST_FAILOVER, "{\"candidate\": \"pg-2\", \"scheduled_at\": \"\"}", false, 0,
+     "|pg-2|"},
     {__LINE__, PGKEEL_REST_SWITCHOVER,
      "{\"leader\": \"pg-1\", \"scheduled_at\": \"2031-01-01T00:00:00+00:00\"}", false, 0,
      "pg-1||2031-01-01T00:00:00+00:00"},
@@ -688,8 +702,8 @@ static void test_failover_parse(void **state)
 		else
 			(void)pgkeel_fmt(got, sizeof(got), "%s", msg);
 		if (status != r->status || strcmp(got, r->text) != 0)
-			fail_msg("row at line %d: %d \"%s\", expected %d \"%s\"", r->line, status, got,
-			         r->status, r->text);
+			fail_msg("row at line %d: %d \"%s\", expected %d \"%s\"", r->line, status,
+			         got, r->status, r->text);
 		pgkeel_rest_failover_req_clear(&out);
 		json_object_put(body);
 	}
@@ -702,9 +716,8 @@ static void test_schedule_epoch(void **state)
 	int64_t ms = 0;
 
 	(void)state;
-	assert_int_equal(pgkeel_rest_parse_schedule(v, "restart", EPOCH_2026, &iso, &ms, msg,
-	                                            sizeof(msg)),
-	                 0);
+	assert_int_equal(
+	    pgkeel_rest_parse_schedule(v, "restart", EPOCH_2026, &iso, &ms, msg, sizeof(msg)), 0);
 	/* 2031-01-01T00:00:00Z = 1924992000 */
 	assert_int_equal(ms, INT64_C(1924992000500));
 	assert_string_equal(iso, "2031-01-01T01:00:00.500000+01:00");
@@ -713,12 +726,18 @@ static void test_schedule_epoch(void **state)
 }
 
 static const char *const precheck_kv[] = {
-    "leader", "pg-1",
-    "members/pg-1", "{\"conn_url\":\"postgres://h:1/p\",\"api_url\":\"http://h:1/patroni\"}",
-    "members/pg-2", "{\"conn_url\":\"postgres://h:2/p\",\"api_url\":\"http://h:2/patroni\"}",
-    "members/pg-3", "{\"conn_url\":\"postgres://h:3/p\",\"api_url\":\"http://h:3/patroni\"}",
-    "sync", "{\"leader\":\"pg-1\",\"sync_standby\":\"pg-3\"}",
-    "failover", "{\"leader\":\"pg-1\",\"member\":\"pg-2\"}",
+    "leader",
+    "pg-1",
+    "members/pg-1",
+    "{\"conn_url\":\"postgres://h:1/p\",\"api_url\":\"http://h:1/patroni\"}",
+    "members/pg-2",
+    "{\"conn_url\":\"postgres://h:2/p\",\"api_url\":\"http://h:2/patroni\"}",
+    "members/pg-3",
+    "{\"conn_url\":\"postgres://h:3/p\",\"api_url\":\"http://h:3/patroni\"}",
+    "sync",
+    "{\"leader\":\"pg-1\",\"sync_standby\":\"pg-3\"}",
+    "failover",
+    "{\"leader\":\"pg-1\",\"member\":\"pg-2\"}",
     NULL};
 
 static void test_failover_precheck(void **state)
@@ -759,21 +778,26 @@ static void test_failover_precheck(void **state)
 	assert_null(msg);
 	assert_int_equal(n, 2);
 	free(probe);
-	assert_string_equal(pgkeel_rest_failover_no_candidate(PGKEEL_REST_SWITCHOVER, buf,
-	                                                      sizeof(buf)),
-	                    "switchover is not possible: no good candidates have been found");
+	assert_string_equal(
+	    pgkeel_rest_failover_no_candidate(PGKEEL_REST_SWITCHOVER, buf, sizeof(buf)),
+	    "switchover is not possible: no good candidates have been found");
 	pgkeel_cluster_unref(c);
 
 	{
-		static const char *const alone[] = {
-		    "leader", "pg-1", "members/pg-1", "{\"api_url\":\"http://h:1/patroni\"}",
-		    "members/pg-2", "{\"conn_url\":\"postgres://h:2/p\"}", NULL};
+		static const char *const alone[] = {"leader",
+		                                    "pg-1",
+		                                    "members/pg-1",
+		                                    "{\"api_url\":\"http://h:1/patroni\"}",
+		                                    "members/pg-2",
+		                                    "{\"conn_url\":\"postgres://h:2/p\"}",
+		                                    NULL};
 
 		c = cluster_of(alone);
 		msg = pgkeel_rest_failover_precheck(c, false, PGKEEL_REST_SWITCHOVER, "pg-1", NULL,
 		                                    buf, sizeof(buf), &probe, &n);
-		assert_string_equal(msg, "switchover is not possible: cluster does not have members "
-		                         "except leader");
+		assert_string_equal(msg,
+		                    "switchover is not possible: cluster does not have members "
+		                    "except leader");
 		msg = pgkeel_rest_failover_precheck(c, true, PGKEEL_REST_SWITCHOVER, "pg-1", NULL,
 		                                    buf, sizeof(buf), &probe, &n);
 		assert_string_equal(msg, "switchover is not possible: can not find sync_standby");
@@ -838,7 +862,8 @@ static void test_error_page(void **state)
 	char *p;
 
 	(void)state;
-	/* python3.11 -c 'from http.server import *' ... send_error(501, "Unsupported method ('PUT')") */
+	/* python3.11 -c 'from http.server import *' ... send_error(501, "Unsupported method
+	 * ('PUT')") */
 	p = pgkeel_rest_error_page(501, "Unsupported method ('PUT')");
 	assert_string_equal(p, "<!DOCTYPE HTML>\n<html lang=\"en\">\n    <head>\n        <meta "
 	                       "charset=\"utf-8\">\n        <title>Error response</title>\n    "
@@ -860,10 +885,10 @@ static void test_error_page(void **state)
 
 static void test_base64(void **state)
 {
-	static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar",
-	                                 "patroni:secret"};
-	static const char *const out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-	                                  "Zm9vYmFy", "cGF0cm9uaTpzZWNyZXQ="};
+	static const char *const in[] = {"",     "f",     "fo",     "foo",
+	                                 "foob", "fooba", "foobar", "patroni:secret"};
+	static const char *const out[] = {
+	    "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy", "cGF0cm9uaTpzZWNyZXQ="};
 
 	(void)state;
 	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(in); i++) {
@@ -882,11 +907,16 @@ static void test_split_listen(void **state)
 		const char *host;
 		int port;
 	} cases[] = {
-	    {"127.0.0.1:8008", true, "127.0.0.1", 8008}, {"*:8008", true, "*", 8008},
-	    {":8008", true, "", 8008},                    {"0.0.0.0:0", true, "0.0.0.0", 0},
-	    {"[::1]:8008", true, "::1", 8008},            {"::1:8008", true, "::1", 8008},
-	    {"localhost:65535", true, "localhost", 65535}, {"localhost", false, NULL, 0},
-	    {"h:65536", false, NULL, 0},                  {"h:80x", false, NULL, 0},
+	    {"127.0.0.1:8008", true, "127.0.0.1", 8008},
+	    {"*:8008", true, "*", 8008},
+	    {":8008", true, "", 8008},
+	    {"0.0.0.0:0", true, "0.0.0.0", 0},
+	    {"[::1]:8008", true, "::1", 8008},
+	    {"::1:8008", true, "::1", 8008},
+	    {"localhost:65535", true, "localhost", 65535},
+	    {"localhost", false, NULL, 0},
+	    {"h:65536", false, NULL, 0},
+	    {"h:80x", false, NULL, 0},
 	    {"h:", false, NULL, 0},
 	};
 
@@ -933,16 +963,85 @@ static void test_publish(void **state)
 	pgkeel_state_release(&v);
 }
 
+static struct pgkeel_config *load_yaml(const char *text)
+{
+	struct pgkeel_config_opts opts = {.use_environ = false};
+	char path[] = "/tmp/pgkeel-test-rest-XXXXXX.yml";
+	struct pgkeel_diag d;
+	struct pgkeel_config *c;
+	int fd = mkstemps(path, 4);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	pgkeel_diag_init(&d);
+	c = pgkeel_config_load(path, &opts, &d);
+	if (c == NULL)
+		pgkeel_diag_log(&d);
+	pgkeel_diag_clear(&d);
+	unlink(path);
+	assert_non_null(c);
+	return c;
+}
+
+#define CONFIG_HEAD                                                                                \
+	"scope: batman\nname: pg-1\n"                                                              \
+	"etcd3:\n  hosts: 127.0.0.1:2379\n"                                                        \
+	"postgresql:\n  listen: 127.0.0.1:5432\n  connect_address: 127.0.0.1:5432\n"               \
+	"  data_dir: /tmp/pgkeel-nonexistent/data\n"                                               \
+	"  authentication:\n    superuser: {username: postgres, password: secret}\n"               \
+	"    replication: {username: replicator, password: rep}\n"
+
+static void test_opts_from_config(void **state)
+{
+	struct pgkeel_config *c;
+	struct pgkeel_rest_opts o;
+	const char *headers[8];
+
+	(void)state;
+	c = load_yaml(CONFIG_HEAD
+	              "restapi:\n  listen: '*:8008'\n  connect_address: 127.0.0.1:8008\n"
+	              "  authentication: {username: patroni, password: s3cret}\n"
+	              "  request_queue_size: 64\n"
+	              "  http_extra_headers: {X-Frame-Options: SAMEORIGIN, X-A: b}\n");
+	pgkeel_rest_opts_from_config(c, &o, headers, 4);
+	assert_string_equal(o.listen, "*:8008");
+	assert_string_equal(o.auth_username, "patroni");
+	assert_string_equal(o.auth_password, "s3cret");
+	assert_int_equal(o.backlog, 64);
+	assert_int_equal(o.n_extra_headers, 2);
+	assert_string_equal(o.extra_headers[0], "X-Frame-Options");
+	assert_string_equal(o.extra_headers[1], "SAMEORIGIN");
+	assert_string_equal(o.extra_headers[2], "X-A");
+	assert_string_equal(o.extra_headers[3], "b");
+	pgkeel_config_unref(c);
+
+	/* the legacy "user:password" form, no headers */
+	c = load_yaml(CONFIG_HEAD "restapi:\n  listen: 127.0.0.1:8008\n"
+	                          "  connect_address: 127.0.0.1:8008\n  auth: 'u:p:q'\n");
+	pgkeel_rest_opts_from_config(c, &o, headers, 4);
+	assert_string_equal(o.listen, "127.0.0.1:8008");
+	assert_string_equal(o.auth_username, "u");
+	assert_string_equal(o.auth_password, "p:q");
+	assert_int_equal(o.n_extra_headers, 0);
+	assert_int_equal(o.backlog, 0);
+	pgkeel_config_unref(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_health_table),   cmocka_unit_test(test_health_empty),
+	    cmocka_unit_test(test_health_table),       cmocka_unit_test(test_health_empty),
 	    cmocka_unit_test(test_liveness_readiness), cmocka_unit_test(test_doc_captured),
-	    cmocka_unit_test(test_doc_variants),   cmocka_unit_test(test_failsafe_json),
-	    cmocka_unit_test(test_failover_parse), cmocka_unit_test(test_schedule_epoch),
-	    cmocka_unit_test(test_failover_precheck), cmocka_unit_test(test_failover_poll),
-	    cmocka_unit_test(test_error_page),     cmocka_unit_test(test_base64),
-	    cmocka_unit_test(test_split_listen),   cmocka_unit_test(test_publish),
+	    cmocka_unit_test(test_doc_variants),       cmocka_unit_test(test_failsafe_json),
+	    cmocka_unit_test(test_failover_parse),     cmocka_unit_test(test_schedule_epoch),
+	    cmocka_unit_test(test_failover_precheck),  cmocka_unit_test(test_failover_poll),
+	    cmocka_unit_test(test_error_page),         cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_split_listen),       cmocka_unit_test(test_publish),
+	    cmocka_unit_test(test_opts_from_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
