@@ -298,11 +298,14 @@ void ha_demote(struct ha *h, enum pgkeel_demote_mode mode, const char *task)
 		h->task = task;
 		return;
 	}
-	/* the synchronous modes are done when the next step looks */
+	/* the stop is done when the next step looks; immediate modes then start
+	 * PostgreSQL again in the background */
 	ha_rewind_trigger(h);
 	h->is_leader = false;
 	h->is_primary = false;
 	h->role = PGKEEL_HA_ROLE_DEMOTED;
+	if (mode == PGKEEL_DEMOTE_IMMEDIATE || mode == PGKEEL_DEMOTE_IMMEDIATE_NOLOCK)
+		h->task = "starting after demotion";
 }
 
 /* Start an async task (try_run_async): the effect, named. */

@@ -431,7 +431,11 @@ enum pgkeel_ha_fx {
 	PGKEEL_HA_FX_SET_STATE,          /* state ("crashed", "stopped", "running") */
 	PGKEEL_HA_FX_CALLBACK,           /* action ("on_start", "on_role_change"), role */
 	PGKEEL_HA_FX_STOP,               /* stop PostgreSQL: stop_mode, timeout_s (-1: none) */
-	PGKEEL_HA_FX_DEMOTE,             /* demote(demote_mode) (§5.7); task set: asynchronously */
+	PGKEEL_HA_FX_DEMOTE,             /* demote(demote_mode) (§5.7): stop now (checkpoint,
+	                                    release, rewind check as the mode says), then start
+	                                    as a replica: immediate modes in the background as
+	                                    task "starting after demotion", offline at once;
+	                                    with `task` set (graceful) all of it is that task */
 	PGKEEL_HA_FX_PROMOTE,            /* task "promote": pre_promote (task_result), pg_ctl
 	                                    promote, role promoted, on_role_change */
 	PGKEEL_HA_FX_START,              /* task: start PostgreSQL as role following upstream

@@ -551,7 +551,7 @@ const struct row ha_rows_race[] = {
 	  "handle_parameter_change follow(pg-2,replica) sync_slots touch_member",
 	  "following new leader after trying and failing to obtain lock", NULL, NULL },
 	{ "race: a stale primary on an old timeline does not retake the lock",
-	  s_race_stale_primary, "reload", "demote(immediate-nolock) sync_slots(nocopy) touch_member",
+	  s_race_stale_primary, "reload", "demote(immediate-nolock) touch_member",
 	  "demoting self because i am not the healthiest node", NULL, NULL },
 	{ "race: a running primary retakes the lock", s_race_primary, "acquire reload",
 	  "set_ssn(user) sync_slots failsafe_active(off) touch_member",
