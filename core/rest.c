@@ -681,7 +681,7 @@ static void handle_health(struct MHD_Connection *c, struct conn *cc, const char 
 	struct pgkeel_state_view v;
 	struct pgkeel_rest_pgview pv;
 	struct qcollect qc = {.n = 0};
-	int64_t now = pgkeel_now_monotonic_ms();
+	int64_t now = pgkeel_now_boottime_ms(); /* the clock of the state's deadlines */
 
 	(void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &qc);
 	pgkeel_state_acquire(&v);
@@ -823,7 +823,7 @@ static void handle_post_failsafe(struct MHD_Connection *c, struct conn *cc, stru
 		set_page(a, 400);
 		return;
 	}
-	fs.received_ms = pgkeel_now_monotonic_ms();
+	fs.received_ms = pgkeel_now_boottime_ms();
 	pthread_mutex_lock(&srv->mu);
 	pgkeel_rest_failsafe_clear(&srv->failsafe);
 	srv->failsafe = fs;

@@ -157,7 +157,7 @@ struct pgkeel_rest_failsafe {
 	char *conn_url;
 	char *api_url;
 	char *slots_json;    /* "slots" rendered compact; NULL when absent */
-	int64_t received_ms; /* monotonic time it was accepted */
+	int64_t received_ms; /* when it was accepted (CLOCK_BOOTTIME ms, as the lock) */
 };
 /* Copy of the last accepted message; false when none yet.  Free with _clear. */
 bool pgkeel_rest_failsafe_last(struct pgkeel_rest *srv, struct pgkeel_rest_failsafe *out);

@@ -27,8 +27,10 @@
  *       which it counts as failed (state "unknown", as Patroni reports a
  *       status query that fails).
  *
- * All times named *_ms are CLOCK_MONOTONIC milliseconds
- * (pgkeel_now_monotonic_ms()), except dcs_last_seen (epoch seconds, as
+ * All times named *_ms are CLOCK_BOOTTIME milliseconds
+ * (pgkeel_now_boottime_ms(), the clock of the lock: a suspended machine
+ * must find its deadlines passed on waking), except dcs_last_seen (epoch
+ * seconds, as
  * Patroni reports it).
  *
  * Ownership: a writer allocates a part with pgkeel_state_loop_new() /

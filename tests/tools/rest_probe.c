@@ -184,7 +184,7 @@ static struct pgkeel_pg_status *status_of(json_object *o)
 
 static bool publish(const char *text)
 {
-	int64_t now = pgkeel_now_monotonic_ms();
+	int64_t now = pgkeel_now_boottime_ms();
 	struct pgkeel_state_loop *l;
 	char err[160];
 	json_object *o = NULL;

@@ -256,9 +256,11 @@ static const struct row rows[] = {
 
 static size_t parse_query(char *q, struct pgkeel_rest_qparam *out, size_t max)
 {
+	char *save = NULL;
 	size_t n = 0;
 
-	for (char *tok = strtok(q, "&"); tok != NULL && n < max; tok = strtok(NULL, "&")) {
+	for (char *tok = strtok_r(q, "&", &save); tok != NULL && n < max;
+	     tok = strtok_r(NULL, "&", &save)) {
 		char *eq = strchr(tok, '=');
 
 		if (eq == NULL)
