@@ -325,44 +325,47 @@ json_object *pgkeel_rw_conn_record(const struct pgkeel_config *cfg,
 static struct pgkeel_pg *record_connection(json_object *r, bool replication,
                                            int statement_timeout_ms)
 {
-	static const char *const named[] = {"host", "port", "user", "password", "dbname"};
 	struct pgkeel_pg_params p;
 	const char *keys[32], *values[32];
 	char *texts[32];
-	char *port_text = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "port"));
-	int64_t port = 0;
 	struct pgkeel_pg *pg;
-	size_t n = 0;
+	size_t n = 0, m = 0;
 
 	memset(&p, 0, sizeof(p));
-	p.host = pgkeel_pgt_jstr_nonempty(pgkeel_pgt_jget(r, "host"));
-	if (pgkeel_parse_int64(port_text, &port) && port > 0 && port < 65536)
-		p.port = (int)port;
-	p.user = pgkeel_pgt_jstr(pgkeel_pgt_jget(r, "user"));
-	p.password = pgkeel_pgt_jstr(pgkeel_pgt_jget(r, "password"));
-	p.dbname = pgkeel_pgt_jstr_nonempty(pgkeel_pgt_jget(r, "dbname"));
 	p.replication = replication;
 	p.statement_timeout_ms = statement_timeout_ms;
 	json_object_object_foreach(r, k, v)
 	{
-		bool skip = v == NULL || n >= PGKEEL_ARRAY_LEN(keys);
+		char *t;
+		int64_t port;
 
-		for (size_t i = 0; !skip && i < PGKEEL_ARRAY_LEN(named); i++)
-			skip = strcmp(k, named[i]) == 0;
-		if (skip)
+		if (v == NULL || n >= PGKEEL_ARRAY_LEN(texts))
 			continue;
-		texts[n] = pgkeel_pg_value_text(v);
-		keys[n] = k;
-		values[n] = texts[n];
-		n++;
+		t = texts[n++] = pgkeel_pg_value_text(v); /* YAML numbers too: str() */
+		if (strcmp(k, "host") == 0) {
+			p.host = t[0] != '\0' ? t : NULL;
+		} else if (strcmp(k, "port") == 0) {
+			if (pgkeel_parse_int64(t, &port) && port > 0 && port < 65536)
+				p.port = (int)port;
+		} else if (strcmp(k, "user") == 0) {
+			p.user = t;
+		} else if (strcmp(k, "password") == 0) {
+			p.password = t;
+		} else if (strcmp(k, "dbname") == 0) {
+			p.dbname = t[0] != '\0' ? t : NULL;
+		} else {
+			keys[m] = k; /* sslmode, target_session_attrs, ... */
+			values[m++] = t;
+		}
 	}
 	p.extra_keys = keys;
 	p.extra_values = values;
-	p.n_extra = n;
+	p.n_extra = m;
 	pg = pgkeel_pg_new(&p);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		explicit_bzero(texts[i], strlen(texts[i]));
 		free(texts[i]);
-	free(port_text);
+	}
 	return pg;
 }
 
@@ -600,6 +603,7 @@ enum pgkeel_rewind_need pgkeel_rewind_check(const struct pgkeel_rewind_check_opt
 	struct pgkeel_pg_source src;
 	struct pgkeel_rewind_facts f;
 	struct pgkeel_tl_switch *hist = NULL;
+	const struct pgkeel_tl_switch *fork;
 	json_object *auth, *rec = NULL, *repl = NULL;
 	char err[512], lsn[32], sw[32];
 	char *history = NULL;
@@ -707,8 +711,9 @@ enum pgkeel_rewind_need pgkeel_rewind_check(const struct pgkeel_rewind_check_opt
 		}
 		f.history = hist;
 		f.n_history = (size_t)nh;
-		if (pgkeel_rewind_fork_point(&f, &index) != NULL)
-			out->switchpoint = pgkeel_rewind_fork_point(&f, NULL)->switchpoint;
+		fork = pgkeel_rewind_fork_point(&f, &index);
+		if (fork != NULL)
+			out->switchpoint = fork->switchpoint;
 		if (pgkeel_rewind_needs_checkpoint_end(&f))
 			f.checkpoint_end =
 			    checkpoint_end(cfg, o->user, f.local_tli, f.local_lsn, o->deadline_ms);

@@ -519,16 +519,15 @@ static void crash_step(struct pgkeel_rewind_job *j)
 	char how[128];
 
 	if (j->cmd.argv == NULL) {
-		char *path = pgkeel_asprintf("%s/postmaster.opts", j->data_dir);
-		char *text, *bin;
+		char *path, *text, *bin;
 		json_object *opts;
 
 		if (j->clean) {
 			j->step = ST_CHECKPOINT;
-			free(path);
 			return;
 		}
 		cleanup_archive_status(j);
+		path = pgkeel_asprintf("%s/postmaster.opts", j->data_dir);
 		text = read_small_file(path);
 		if (text == NULL)
 			log_error("Error when reading postmaster.opts: %s: %s", path,

@@ -185,11 +185,9 @@ class Env:
         pg.psql("CREATE ROLE replicator REPLICATION LOGIN PASSWORD %s;"
                 "CREATE ROLE rewinder LOGIN PASSWORD %s;"
                 "ALTER ROLE postgres PASSWORD %s;"
-                "GRANT EXECUTE ON function pg_catalog.pg_ls_dir(text, boolean, boolean) TO rewinder;"
-                "GRANT EXECUTE ON function pg_catalog.pg_stat_file(text, boolean) TO rewinder;"
-                "GRANT EXECUTE ON function pg_catalog.pg_read_binary_file(text) TO rewinder;"
-                "GRANT EXECUTE ON function pg_catalog.pg_read_binary_file(text, bigint, bigint, "
-                "boolean) TO rewinder;"
+                "GRANT EXECUTE ON function pg_catalog.pg_ls_dir(text, boolean, boolean), "
+                "pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), "
+                "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO rewinder;"
                 "CREATE TABLE t (x text); INSERT INTO t VALUES ('before')"
                 % (sql_literal(REPL_PW), sql_literal(REWIND_PW), sql_literal(SUPER_PW)))
         return pg
@@ -275,18 +273,17 @@ def promote(pg):
     poll(lambda: pg.psql("SELECT pg_is_in_recovery()") == "f", 30, "%s to be promoted" % pg.name)
 
 
+def wait_replayed(pg, lsn, what):
+    poll(lambda: pg.psql("SELECT pg_last_wal_replay_lsn() >= '%s'" % lsn) == "t", 30,
+         "%s to replay %s" % (pg.name, what))
+
+
 def diverge(a, rows=500, switches=2):
     """The old primary keeps writing on its own timeline (a split brain)."""
     for i in range(switches):
         a.psql("INSERT INTO t SELECT 'diverged %d ' || g FROM generate_series(1, %d) g;"
                "SELECT pg_switch_wal()" % (i, rows))
     a.psql("INSERT INTO t VALUES ('diverged last')")
-
-
-def controldata(pg):
-    out = pg.run([pg.bin("pg_controldata"), pg.datadir]).stdout.decode()
-    return {k.strip(): v.strip() for k, v in
-            (line.split(":", 1) for line in out.splitlines() if ":" in line)}
 
 
 def follow(replica, leader):
@@ -314,6 +311,14 @@ def ready_files(pg):
                   if re.match(r"^[0-9A-F]{24}(\.partial)?\.ready$", f))
 
 
+def cmdline(pid):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_check_and_job_rewind_a_diverged_primary(env):
     enable = os.path.join(env.base, "archive-enabled")
     a = env.primary(archive_mode=True,
@@ -322,16 +327,17 @@ def test_check_and_job_rewind_a_diverged_primary(env):
     c = env.replica(a, "c")
     # c stops before the promotion; b has everything c has
     c.stop("fast")
-    c_end = controldata(c)["Minimum recovery ending location"]
-    poll(lambda: b.psql("SELECT pg_last_wal_replay_lsn() >= '%s'" % c_end) == "t", 30,
-         "b to replay what c has")
+    wait_replayed(b, cd_value(controldata(c), "Minimum recovery ending location"), "what c has")
     promote(b)
     diverge(a)
     b.psql("INSERT INTO t VALUES ('on b')")
+    cfg_a, cfg_c = env.config(a), env.config(c)
+    out = env.probe(cfg_a, "job", b)
+    assert out["status"] == "refused", out
+    assert out["error"] == "Can not run pg_rewind because postgres is still running"
     a.stop("fast")
     ready = ready_files(a)
     assert len(ready) >= 2, ready  # archive_command fails until `enable` exists
-    cfg_a, cfg_c = env.config(a), env.config(c)
 
     out = env.probe(cfg_a, "check", b)
     assert out["need"] == "NEEDED", out
@@ -343,6 +349,15 @@ def test_check_and_job_rewind_a_diverged_primary(env):
     out = env.probe(cfg_c, "check", b)
     assert out["need"] == "NOT_NEEDED", out
     assert out["in_recovery"] and out["local_tli"] == 1, out
+
+    # a cancelled job kills what it runs (here an archive_command that hangs)
+    marker = "pgkeel-rewind-test-%d" % os.getpid()
+    a.configure(archive_command="sleep 60 # %s" % marker)
+    out = env.probe(cfg_a, "job", b, "--cancel-after-ms", 500)
+    assert (out["status"], out["result"], out["cancelled"]) == ("failed", "retry", True), out
+    assert out["error"] == "archive_command cancelled" and out["elapsed_ms"] < 5000, out
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and marker in cmdline(p)]
+    a.configure(archive_command="test -f %s && cp %%p %s/%%f" % (enable, env.arch))
 
     # the leader has not published its post-promote checkpoint: nothing is rewound
     out = env.probe(cfg_a, "job", b, "--checkpoint-after-promote", "false")
@@ -396,9 +411,8 @@ def test_check_after_a_clean_switchover(env):
     a = env.primary()
     b = env.replica(a, "b")
     a.stop("fast")
-    ckpt = controldata(a)["Latest checkpoint location"]
-    poll(lambda: b.psql("SELECT pg_last_wal_replay_lsn() >= '%s'" % ckpt) == "t", 30,
-         "b to replay a's shutdown checkpoint")
+    ckpt = cd_value(controldata(a), "Latest checkpoint location")
+    wait_replayed(b, ckpt, "a's shutdown checkpoint")
     promote(b)
     out = env.probe(env.config(a), "check", b)
     assert out["need"] == "NOT_NEEDED", out
@@ -434,7 +448,7 @@ def test_crashed_primary_is_recovered_then_rewound(env):
     diverge(a)
     b.psql("INSERT INTO t VALUES ('on b')")
     kill_all(a)
-    assert controldata(a)["Database cluster state"] == "in production"
+    assert cd_value(controldata(a), "Database cluster state") == "in production"
     # no rewind role: the superuser's credentials are the rewind credentials
     cfg = env.config(a, rewind_role=False)
 

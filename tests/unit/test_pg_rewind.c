@@ -328,6 +328,16 @@ static void test_postmaster_opts(void **state)
 	json_object_put(o);
 }
 
+/* argv equals want (both NULL-terminated). */
+static void assert_argv(char **argv, const char *const *want)
+{
+	size_t i;
+
+	for (i = 0; want[i] != NULL; i++)
+		assert_string_equal(argv[i], want[i]);
+	assert_null(argv[i]);
+}
+
 static void test_single_user_argv(void **state)
 {
 	json_object *opts = json_tokener_parse("{\"port\": \"5432\", \"archive_mode\": \"off\","
@@ -347,12 +357,9 @@ static void test_single_user_argv(void **state)
 	                      "port=5432",
 	                      "template1",
 	                      NULL};
-	size_t i;
 
 	(void)state;
-	for (i = 0; want[i] != NULL; i++)
-		assert_string_equal(argv[i], want[i]);
-	assert_null(argv[i]);
+	assert_argv(argv, want);
 	pgkeel_rewind_argv_free(argv);
 	argv = pgkeel_rewind_single_user_argv("postgres", "/d", NULL);
 	assert_string_equal(argv[4], "-c");
@@ -378,12 +385,9 @@ static void test_argv(void **state)
 	                      "--source-server",
 	                      "host=h port=1",
 	                      NULL};
-	size_t i;
 
 	(void)state;
-	for (i = 0; want[i] != NULL; i++)
-		assert_string_equal(argv[i], want[i]);
-	assert_null(argv[i]);
+	assert_argv(argv, want);
 	pgkeel_rewind_argv_free(argv);
 	json_object_put(opts);
 	argv = pgkeel_rewind_argv(NULL, "/d", "dsn", false, "/ignored.conf", NULL);
