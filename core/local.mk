@@ -46,6 +46,9 @@ core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_L
 core_libpgkeelcore_la_CFLAGS += $(MHD_CFLAGS)
 core_libpgkeelcore_la_LIBADD += $(MHD_LIBS)
 
+# the HTTP client to the other members' REST APIs
+core_libpgkeelcore_la_SOURCES += core/peers.c core/peers.h
+
 # the HA decision (pure): the cycle, the race, synchronous replication, settings
 core_libpgkeelcore_la_SOURCES += core/ha.c core/ha.h core/ha_internal.h core/ha_race.c \
 	core/ha_sync.c core/ha_util.c

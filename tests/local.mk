@@ -194,6 +194,20 @@ tests_unit_test_rest_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_rest
 endif
 
+# peers_probe: drive core/peers.c (tests/integration/test_peers.py).
+check_PROGRAMS += tests/tools/peers_probe
+tests_tools_peers_probe_SOURCES = tests/tools/peers_probe.c
+tests_tools_peers_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS)
+tests_tools_peers_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS) $(CURL_LIBS)
+# core/peers.c: Patroni's reading of GET /patroni bodies (tests/data/patroni-3.0.2/rest/).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_peers
+tests_unit_test_peers_SOURCES = tests/unit/test_peers.c
+tests_unit_test_peers_CFLAGS = $(UNIT_CC_FLAGS) $(CURL_CFLAGS)
+tests_unit_test_peers_LDADD = $(UNIT_LIBS) $(CURL_LIBS)
+TESTS += tests/unit/test_peers
+endif
+
 # core/ha*.c: the HA decision, a table of rows per spec section (tests/unit/ha_rows_*.c).
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_ha
