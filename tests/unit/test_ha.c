@@ -409,6 +409,7 @@ struct run {
 	char seen[PGKEEL_HA_MAX_CALLS][4096];
 	size_t n_seen;
 	size_t n_resample;
+	char rs_ssn[256];
 };
 
 static void answer(struct run *r, const struct pgkeel_ha_request *q)
@@ -484,7 +485,9 @@ static void answer(struct run *r, const struct pgkeel_ha_request *q)
 		break;
 	case PGKEEL_HA_REQ_SYNC_RESAMPLE:
 		a->resample.done = true;
-		a->resample.ssn = w->rs_ssn != NULL ? w->rs_ssn : q->ssn;
+		/* what PostgreSQL reads back: ours, the request's text dies with it */
+		snprintf(r->rs_ssn, sizeof(r->rs_ssn), "%s", w->rs_ssn != NULL ? w->rs_ssn : q->ssn);
+		a->resample.ssn = r->rs_ssn;
 		a->resample.mark = w->rs_mark;
 		a->resample.walsenders = w->rs_ws;
 		a->resample.n_walsenders = w->n_rs_ws;
