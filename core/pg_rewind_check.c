@@ -657,8 +657,8 @@ enum pgkeel_rewind_need pgkeel_rewind_check(const struct pgkeel_rewind_check_opt
 	out->local_lsn = f.local_lsn;
 	log_info("Local timeline=%lld lsn=%s", (long long)f.local_tli,
 	         lsn_text(f.local_lsn, lsn, sizeof(lsn)));
-	if (f.local_tli <= 0) {
-		check_set(out, PGKEEL_REWIND_UNKNOWN, "no local timeline");
+	if (f.local_tli <= 0 || f.local_lsn <= 0) {
+		check_set(out, PGKEEL_REWIND_UNKNOWN, "no local timeline and lsn");
 		return out->need;
 	}
 

@@ -863,6 +863,10 @@ struct pgkeel_rewind_job *pgkeel_rewind_job_start(const struct pgkeel_rewind_job
 		pgkeel_rw_set_err(err, errlen, "no leader with a usable conn_url to rewind from");
 		return NULL;
 	}
+	if (cfg->name != NULL && strcmp(l->name, cfg->name) == 0) {
+		pgkeel_rw_set_err(err, errlen, "the leader is this node: nothing to rewind from");
+		return NULL;
+	}
 	version = pgkeel_rw_server_version(cfg, o->server_version);
 	if (version == 0) {
 		pgkeel_rw_set_err(err, errlen, "cannot tell the PostgreSQL version of %s",

@@ -180,9 +180,9 @@ struct pgkeel_rewind_job;
 
 /*
  * Start.  NULL with err when refused before anything ran: no data_dir, no
- * leader or an unparsable conn_url, no server version, PostgreSQL running
- * ("Can not run pg_rewind because postgres is still running"), a program
- * that cannot be started.
+ * leader or an unparsable conn_url, the leader is this node, no server
+ * version, PostgreSQL running ("Can not run pg_rewind because postgres is
+ * still running"), pg_controldata cannot be started.
  */
 struct pgkeel_rewind_job *pgkeel_rewind_job_start(const struct pgkeel_rewind_job_opts *opts,
                                                   char *err, size_t errlen) PGKEEL_MUSTCHECK;
