@@ -1,16 +1,15 @@
 /*
- * The HA decision: the engine (requests, effects, the decision's own
- * memory) and Patroni's _run_cycle with its sub-procedures (spec
- * patroni-dcs-and-ha.md §5.2, §5.3, §5.9, §5.10).  The leader race lives in
- * ha_race.c, synchronous replication in ha_sync.c.  See ha.h for the
- * protocol and ha_internal.h for how a call unwinds on a request.
+ * The HA decision: Patroni's _run_cycle with its sub-procedures (spec
+ * patroni-dcs-and-ha.md §5.2, §5.3, §5.9, §5.10) and the entry points of
+ * ha.h.  The engine (memory, answers, the cluster view, upstreams) lives in
+ * ha_engine.c, the leader race in ha_race.c, synchronous replication in
+ * ha_sync.c.  See ha.h for the protocol and ha_internal.h for how a call
+ * unwinds on a request.
  */
 #include "autoconf.h"
 
 #include "ha.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,464 +24,6 @@
 #define TASK_CRASH_RECOVERY "doing crash recovery in a single user mode"
 
 /* ------------------------------------------------------------------------ */
-/* the decision's memory */
-
-static void *own(struct pgkeel_ha_decision *d, void *p)
-{
-	if (d->n_owned_ == d->cap_owned_) {
-		d->cap_owned_ = d->cap_owned_ ? d->cap_owned_ * 2 : 16;
-		d->owned_ = pgkeel_xreallocarray(d->owned_, d->cap_owned_, sizeof(*d->owned_));
-	}
-	d->owned_[d->n_owned_++] = p;
-	return p;
-}
-
-void *ha_own(struct ha *h, void *p)
-{
-	return own(h->d, p);
-}
-
-const char *ha_strdup(struct ha *h, const char *s)
-{
-	return s == NULL ? NULL : own(h->d, pgkeel_strdup(s));
-}
-
-const char *ha_printf(struct ha *h, const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		pgkeel_oom();
-	return own(h->d, s);
-}
-
-void ha_note(struct ha *h, bool warning, const char *fmt, ...)
-{
-	struct pgkeel_ha_decision *d = h->d;
-	char *s = NULL;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		pgkeel_oom();
-	if (d->plan.n_notes == d->cap_notes_) {
-		d->cap_notes_ = d->cap_notes_ ? d->cap_notes_ * 2 : 8;
-		d->plan.notes = pgkeel_xreallocarray(d->plan.notes, d->cap_notes_,
-		                                     sizeof(*d->plan.notes));
-	}
-	d->plan.notes[d->plan.n_notes].warning = warning;
-	d->plan.notes[d->plan.n_notes].text = own(d, s);
-	d->plan.n_notes++;
-}
-
-struct pgkeel_ha_effect *ha_fx(struct ha *h, enum pgkeel_ha_fx kind)
-{
-	struct pgkeel_ha_decision *d = h->d;
-	struct pgkeel_ha_effect *e;
-
-	if (d->plan.n_effects == d->cap_effects_) {
-		d->cap_effects_ = d->cap_effects_ ? d->cap_effects_ * 2 : 16;
-		d->plan.effects = pgkeel_xreallocarray(d->plan.effects, d->cap_effects_,
-		                                       sizeof(*d->plan.effects));
-	}
-	e = &d->plan.effects[d->plan.n_effects++];
-	memset(e, 0, sizeof(*e));
-	e->kind = kind;
-	e->lsn = -1;
-	e->timeout_s = -1;
-	return e;
-}
-
-struct pgkeel_ha_request *ha_request(struct ha *h, enum pgkeel_ha_req kind)
-{
-	struct pgkeel_ha_request *r = &h->d->request;
-
-	memset(r, 0, sizeof(*r));
-	r->kind = kind;
-	h->stop = true;
-	return r;
-}
-
-void pgkeel_ha_state_init(struct pgkeel_ha_state *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->start_timeout_s = -1;
-}
-
-void pgkeel_ha_state_clear(struct pgkeel_ha_state *s)
-{
-	free(s->sync_ssn);
-	for (size_t i = 0; i < s->n_sync_ready; i++)
-		free(s->sync_ready[i]);
-	free(s->sync_ready);
-	pgkeel_ha_state_init(s);
-}
-
-void pgkeel_ha_state_copy(struct pgkeel_ha_state *dst, const struct pgkeel_ha_state *src)
-{
-	if (dst == src)
-		return;
-	pgkeel_ha_state_clear(dst);
-	*dst = *src;
-	dst->sync_ssn = src->sync_ssn != NULL ? pgkeel_strdup(src->sync_ssn) : NULL;
-	dst->sync_ready = NULL;
-	dst->n_sync_ready = 0;
-	if (src->n_sync_ready > 0) {
-		dst->sync_ready = pgkeel_xcalloc(src->n_sync_ready, sizeof(char *));
-		for (size_t i = 0; i < src->n_sync_ready; i++)
-			dst->sync_ready[i] = pgkeel_strdup(src->sync_ready[i]);
-		dst->n_sync_ready = src->n_sync_ready;
-	}
-}
-
-void pgkeel_ha_decision_init(struct pgkeel_ha_decision *d)
-{
-	memset(d, 0, sizeof(*d));
-	pgkeel_ha_state_init(&d->plan.state);
-	d->plan.wake_in_ms = -1;
-}
-
-void pgkeel_ha_decision_clear(struct pgkeel_ha_decision *d)
-{
-	for (size_t i = 0; i < d->n_owned_; i++)
-		free(d->owned_[i]);
-	free(d->owned_);
-	free(d->plan.effects);
-	free(d->plan.notes);
-	pgkeel_ha_state_clear(&d->plan.state);
-	pgkeel_ha_decision_init(d);
-}
-
-/* ------------------------------------------------------------------------ */
-/* the cluster view and small predicates */
-
-static bool streq(const char *a, const char *b)
-{
-	return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-/* load_cluster_from_dcs: the view Patroni's self.cluster gives after a load. */
-static void load_view(struct ha *h, const struct pgkeel_cluster *c)
-{
-	const struct pgkeel_member *lm;
-
-	h->c = c;
-	h->leader = NULL;
-	h->leader_conn_url = NULL;
-	h->leader_injected = false;
-	h->leader_timeline = 0;
-	if (!pgkeel_cluster_is_unlocked(c)) {
-		h->leader = c->leader->name;
-		lm = c->leader->member;
-		if (lm != NULL) {
-			h->leader_conn_url = lm->d.conn_url;
-			h->leader_timeline = lm->d.timeline;
-		}
-	} else if (h->s->failsafe_mode && h->f->failsafe_leader != NULL &&
-	           h->f->failsafe_leader->name != NULL) {
-		/* Failsafe.update_cluster: the leader that pinged us stands in */
-		h->leader = h->f->failsafe_leader->name;
-		h->leader_conn_url = h->f->failsafe_leader->conn_url;
-		h->leader_injected = true;
-	}
-	if (!ha_has_lock(h) && h->is_leader) {
-		h->is_leader = false;
-		ha_fx(h, PGKEEL_HA_FX_SET_LEADER_VALID)->on = false;
-	}
-}
-
-bool ha_has_lock(const struct ha *h)
-{
-	return streq(h->leader, h->s->name);
-}
-
-bool ha_is_standby_cluster(const struct ha *h)
-{
-	return h->s->standby_cluster;
-}
-
-bool ha_sync_mode(const struct ha *h)
-{
-	return h->s->synchronous_mode && !h->s->standby_cluster;
-}
-
-bool ha_sync_active(const struct ha *h)
-{
-	return ha_sync_mode(h) && h->c->sync.leader != NULL;
-}
-
-bool ha_failover_set(const struct ha *h)
-{
-	return h->c->failover != NULL && pgkeel_failover_is_request(h->c->failover);
-}
-
-int64_t ha_cluster_timeline(const struct ha *h)
-{
-	return pgkeel_cluster_timeline(h->c);
-}
-
-bool ha_is_lagging(const struct ha *h, int64_t wal)
-{
-	int64_t last = h->c->status.last_lsn > 0 ? h->c->status.last_lsn : 0;
-
-	return last - wal > h->s->maximum_lag_on_failover;
-}
-
-static bool rewind_executed(const struct ha *h)
-{
-	return h->st.rewind > PGKEEL_HA_REWIND_NOT_NEED;
-}
-
-static bool rewind_is_needed(const struct ha *h)
-{
-	return h->st.rewind == PGKEEL_HA_REWIND_CHECK || h->st.rewind == PGKEEL_HA_REWIND_NEED;
-}
-
-static bool rewind_or_reinit_allowed(const struct ha *h)
-{
-	return h->s->remove_data_directory_on_diverged_timelines || h->pg->can_rewind;
-}
-
-void ha_rewind_trigger(struct ha *h)
-{
-	if (rewind_or_reinit_allowed(h) && h->st.rewind != PGKEEL_HA_REWIND_NEED)
-		h->st.rewind = PGKEEL_HA_REWIND_CHECK;
-}
-
-void ha_set_role(struct ha *h, enum pgkeel_ha_role role)
-{
-	if (h->role != role)
-		ha_fx(h, PGKEEL_HA_FX_SET_ROLE)->role = role;
-	h->role = role;
-}
-
-static void set_state(struct ha *h, enum pgkeel_pgctl_state state)
-{
-	if (h->pg_state != state)
-		ha_fx(h, PGKEEL_HA_FX_SET_STATE)->state = pgkeel_pgctl_state_name(state);
-	h->pg_state = state;
-}
-
-static void callback(struct ha *h, const char *action)
-{
-	struct pgkeel_ha_effect *e = ha_fx(h, PGKEEL_HA_FX_CALLBACK);
-
-	e->action = action;
-	e->role = h->role;
-}
-
-void ha_delete_leader(struct ha *h, int64_t lsn, bool touch)
-{
-	ha_fx(h, PGKEEL_HA_FX_DELETE_LEADER)->lsn = lsn;
-	ha_fx(h, PGKEEL_HA_FX_SET_LEADER_VALID)->on = false;
-	h->is_leader = false;
-	if (touch)
-		ha_fx(h, PGKEEL_HA_FX_TOUCH_MEMBER);
-}
-
-void ha_demote(struct ha *h, enum pgkeel_demote_mode mode, const char *task)
-{
-	struct pgkeel_ha_effect *e = ha_fx(h, PGKEEL_HA_FX_DEMOTE);
-
-	e->demote_mode = mode;
-	e->task = task;
-	if (task != NULL) {
-		h->task = task;
-		return;
-	}
-	/* the stop is done when the next step looks; immediate modes then start
-	 * PostgreSQL again in the background */
-	ha_rewind_trigger(h);
-	h->is_leader = false;
-	h->is_primary = false;
-	h->role = PGKEEL_HA_ROLE_DEMOTED;
-	if (mode == PGKEEL_DEMOTE_IMMEDIATE || mode == PGKEEL_DEMOTE_IMMEDIATE_NOLOCK)
-		h->task = "starting after demotion";
-}
-
-/* Start an async task (try_run_async): the effect, named. */
-static struct pgkeel_ha_effect *task(struct ha *h, enum pgkeel_ha_fx kind, const char *name)
-{
-	struct pgkeel_ha_effect *e = ha_fx(h, kind);
-
-	e->task = name;
-	h->task = name;
-	return e;
-}
-
-static const char *fatal(struct ha *h, const char *message)
-{
-	h->fatal_message = message;
-	h->fatal = true;
-	h->stop = true;
-	return message;
-}
-
-static const char *pg_error(struct ha *h)
-{
-	h->pg_error = true;
-	h->stop = true;
-	return NULL;
-}
-
-/* ------------------------------------------------------------------------ */
-/* answers */
-
-static bool reload(struct ha *h, int64_t delay_ms)
-{
-	const struct pgkeel_ha_answers *r = &h->f->r;
-
-	if (h->n_reloads < r->n_reloads) {
-		const struct pgkeel_cluster *c = r->reloads[h->n_reloads++];
-
-		if (c == NULL) {
-			h->dcs_error = true;
-			h->stop = true;
-			return false;
-		}
-		load_view(h, c);
-		return true;
-	}
-	if (r->n_reloads >= PGKEEL_HA_MAX_RELOADS)
-		return true; /* budget spent (cannot happen): keep the view */
-	ha_request(h, PGKEEL_HA_REQ_RELOAD_CLUSTER)->delay_ms = delay_ms;
-	return false;
-}
-
-static enum pgkeel_ha_outcome lock_answer(struct ha *h, enum pgkeel_ha_outcome o)
-{
-	if (o == PGKEEL_HA_ERROR) {
-		h->dcs_error = true;
-		h->stop = true;
-		return o;
-	}
-	h->is_leader = o == PGKEEL_HA_OK;
-	return o;
-}
-
-/* update_lock(): renew; OK also feeds the watchdog. */
-static enum pgkeel_ha_outcome update_lock(struct ha *h, bool with_status)
-{
-	enum pgkeel_ha_outcome o = h->f->r.update_lock;
-	struct pgkeel_ha_request *r;
-
-	if (o == PGKEEL_HA_PENDING) {
-		r = ha_request(h, PGKEEL_HA_REQ_UPDATE_LOCK);
-		r->with_status = with_status;
-		r->with_failsafe = h->s->failsafe_mode;
-		return o;
-	}
-	o = lock_answer(h, o);
-	if (o == PGKEEL_HA_OK)
-		ha_fx(h, PGKEEL_HA_FX_WATCHDOG_KEEPALIVE);
-	return o;
-}
-
-static enum pgkeel_ha_outcome acquire_lock(struct ha *h)
-{
-	enum pgkeel_ha_outcome o = h->f->r.acquire_lock;
-
-	if (o == PGKEEL_HA_PENDING) {
-		ha_request(h, PGKEEL_HA_REQ_ACQUIRE_LOCK);
-		return o;
-	}
-	return lock_answer(h, o);
-}
-
-/* watchdog.activate(); only asked while the watchdog does not run. */
-static bool watchdog_activate(struct ha *h)
-{
-	enum pgkeel_ha_outcome o = h->f->r.watchdog_activate;
-
-	if (o == PGKEEL_HA_PENDING) {
-		ha_request(h, PGKEEL_HA_REQ_WATCHDOG_ACTIVATE);
-		return false;
-	}
-	return o == PGKEEL_HA_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* upstreams */
-
-static struct pgkeel_ha_upstream up_none(void)
-{
-	struct pgkeel_ha_upstream u = { .kind = PGKEEL_HA_UP_NONE };
-
-	return u;
-}
-
-static struct pgkeel_ha_upstream up_remote(void)
-{
-	struct pgkeel_ha_upstream u = { .kind = PGKEEL_HA_UP_REMOTE, .name = "remote_member" };
-
-	return u;
-}
-
-static struct pgkeel_ha_upstream up_leader(const struct ha *h)
-{
-	struct pgkeel_ha_upstream u = up_none();
-
-	if (h->leader == NULL)
-		return u;
-	u.kind = h->leader_injected ? PGKEEL_HA_UP_FAILSAFE : PGKEEL_HA_UP_MEMBER;
-	u.name = h->leader;
-	u.conn_url = h->leader_conn_url;
-	return u;
-}
-
-static struct pgkeel_ha_upstream up_member(const struct pgkeel_member *m)
-{
-	struct pgkeel_ha_upstream u = { .kind = PGKEEL_HA_UP_MEMBER };
-
-	u.name = m->name;
-	u.conn_url = m->d.conn_url;
-	return u;
-}
-
-/* Does it have a conn_url (Patroni's leader.conn_url)? */
-static bool up_has_conn(const struct ha *h, const struct pgkeel_ha_upstream *u)
-{
-	switch (u->kind) {
-	case PGKEEL_HA_UP_NONE:
-		return false;
-	case PGKEEL_HA_UP_REMOTE:
-		return h->s->standby_cluster_has_conn;
-	default:
-		return u->conn_url != NULL && u->conn_url[0] != '\0';
-	}
-}
-
-/* _get_node_to_follow (without nostream, which 3.0.2 does not have). */
-static struct pgkeel_ha_upstream node_to_follow(const struct ha *h)
-{
-	const struct pgkeel_ha_settings *s = h->s;
-	struct pgkeel_ha_upstream u;
-
-	if (ha_is_standby_cluster(h) &&
-	    (ha_has_lock(h) || (h->leader == NULL && !h->paused))) {
-		u = up_remote();
-	} else if (s->replicatefrom != NULL && s->replicatefrom[0] != '\0' &&
-	           strcmp(s->replicatefrom, s->name) != 0) {
-		const struct pgkeel_member *m = pgkeel_cluster_get_member(h->c, s->replicatefrom);
-
-		u = m != NULL ? up_member(m) : up_leader(h);
-	} else {
-		u = up_leader(h);
-	}
-	if (u.kind != PGKEEL_HA_UP_REMOTE && streq(u.name, s->name))
-		u = up_none();
-	return u;
-}
-
-/* ------------------------------------------------------------------------ */
 /* rewind and crash recovery */
 
 /* rewind_or_reinitialize_needed_and_possible(leader) */
@@ -491,7 +32,7 @@ static bool rewind_needed_and_possible(struct ha *h, const struct pgkeel_ha_upst
 	const struct pgkeel_ha_answers *r = &h->f->r;
 
 	if (u->kind != PGKEEL_HA_UP_NONE && u->kind != PGKEEL_HA_UP_FAILSAFE &&
-	    !streq(u->name, h->s->name) && up_has_conn(h, u) &&
+	    !ha_streq(u->name, h->s->name) && ha_up_has_conn(h, u) &&
 	    h->st.rewind == PGKEEL_HA_REWIND_CHECK) {
 		if (h->n_rewind_checks < r->n_rewind_checks) {
 			switch (r->rewind_checks[h->n_rewind_checks++]) {
@@ -509,7 +50,7 @@ static bool rewind_needed_and_possible(struct ha *h, const struct pgkeel_ha_upst
 			return false;
 		}
 	}
-	return u->kind != PGKEEL_HA_UP_NONE && up_has_conn(h, u) &&
+	return u->kind != PGKEEL_HA_UP_NONE && ha_up_has_conn(h, u) &&
 	       h->st.rewind == PGKEEL_HA_REWIND_NEED;
 }
 
@@ -517,7 +58,7 @@ static const char *handle_crash_recovery(struct ha *h)
 {
 	if (h->st.crash_recovery_started_ms == 0 && (h->leader == NULL || h->pg->can_rewind)) {
 		h->st.crash_recovery_started_ms = h->f->now_ms;
-		task(h, PGKEEL_HA_FX_CRASH_RECOVERY, TASK_CRASH_RECOVERY);
+		ha_task(h, PGKEEL_HA_FX_CRASH_RECOVERY, TASK_CRASH_RECOVERY);
 		return TASK_CRASH_RECOVERY;
 	}
 	return NULL;
@@ -525,7 +66,7 @@ static const char *handle_crash_recovery(struct ha *h)
 
 static const char *handle_rewind_or_reinitialize(struct ha *h)
 {
-	struct pgkeel_ha_upstream u = ha_is_standby_cluster(h) ? up_remote() : up_leader(h);
+	struct pgkeel_ha_upstream u = ha_is_standby_cluster(h) ? ha_up_remote() : ha_up_leader(h);
 	struct pgkeel_ha_effect *e;
 	const char *msg;
 	bool need = rewind_needed_and_possible(h, &u);
@@ -534,19 +75,19 @@ static const char *handle_rewind_or_reinitialize(struct ha *h)
 	if (!need)
 		return NULL;
 	if (h->pg->can_rewind) {
-		if (!h->pg->running && streq(h->pg->controldata_state, "in archive recovery")) {
+		if (!h->pg->running && ha_streq(h->pg->controldata_state, "in archive recovery")) {
 			msg = handle_crash_recovery(h);
 			if (msg != NULL)
 				return msg;
 		}
 		msg = ha_printf(h, "running pg_rewind from %s", u.name);
-		e = task(h, PGKEEL_HA_FX_REWIND, msg);
+		e = ha_task(h, PGKEEL_HA_FX_REWIND, msg);
 		e->upstream = u;
 		return msg;
 	}
 	if (h->s->remove_data_directory_on_diverged_timelines && !ha_is_standby_cluster(h)) {
 		msg = "reinitializing due to diverged timelines";
-		e = task(h, PGKEEL_HA_FX_REINITIALIZE, msg);
+		e = ha_task(h, PGKEEL_HA_FX_REINITIALIZE, msg);
 		e->upstream = u;
 		return msg;
 	}
@@ -564,11 +105,11 @@ static const char *follow(struct ha *h, const char *demote_reason, const char *f
 	enum pgkeel_ha_role role;
 	const char *msg;
 
-	if (refresh && !reload(h, delay_ms))
+	if (refresh && !ha_reload(h, delay_ms))
 		return NULL;
-	u = node_to_follow(h);
+	u = ha_node_to_follow(h);
 	if (h->paused) {
-		if (!(rewind_is_needed(h) && rewind_or_reinit_allowed(h)) || h->leader == NULL) {
+		if (!(ha_rewind_is_needed(h) && ha_rewind_allowed(h)) || h->leader == NULL) {
 			if (h->is_primary) {
 				ha_set_role(h, PGKEEL_HA_ROLE_MASTER);
 				return "continue to run as primary without lock";
@@ -583,7 +124,7 @@ static const char *follow(struct ha *h, const char *demote_reason, const char *f
 		return demote_reason;
 	}
 	if (h->pg->query_failed)
-		return pg_error(h);
+		return ha_pg_error(h);
 	if (ha_is_standby_cluster(h) && h->leader_timeline > 0 && h->pg->standby_history_next)
 		ha_rewind_trigger(h);
 	if (h->pg_state != PGKEEL_PGCTL_STARTING) {
@@ -596,7 +137,7 @@ static const char *follow(struct ha *h, const char *demote_reason, const char *f
 		ha_fx(h, PGKEEL_HA_FX_HANDLE_PARAMETER_CHANGE);
 	role = u.kind == PGKEEL_HA_UP_REMOTE && ha_has_lock(h) ? PGKEEL_HA_ROLE_STANDBY_LEADER
 	                                                      : PGKEEL_HA_ROLE_REPLICA;
-	if (ha_is_standby_cluster(h) && role == PGKEEL_HA_ROLE_REPLICA && !up_has_conn(h, &u))
+	if (ha_is_standby_cluster(h) && role == PGKEEL_HA_ROLE_REPLICA && !ha_up_has_conn(h, &u))
 		return "continue following the old known standby leader";
 	e = ha_fx(h, PGKEEL_HA_FX_FOLLOW);
 	e->upstream = u;
@@ -607,7 +148,7 @@ static const char *follow(struct ha *h, const char *demote_reason, const char *f
 static bool controldata_in(const struct ha *h, const char *const *states)
 {
 	for (; *states != NULL; states++)
-		if (streq(h->pg->controldata_state, *states))
+		if (ha_streq(h->pg->controldata_state, *states))
 			return true;
 	return false;
 }
@@ -619,14 +160,14 @@ static const char *recover(struct ha *h)
 	static const char *const unclean[] = { "in production", "shutting down",
 		                               "in crash recovery", NULL };
 	const struct pgkeel_ha_settings *s = h->s;
-	struct pgkeel_ha_upstream u = up_none();
+	struct pgkeel_ha_upstream u = ha_up_none();
 	enum pgkeel_ha_role role = PGKEEL_HA_ROLE_REPLICA;
 	struct pgkeel_ha_effect *e;
 	int64_t timeout = -1;
 	const char *msg;
 
 	if (ha_has_lock(h)) {
-		enum pgkeel_ha_outcome o = update_lock(h, false);
+		enum pgkeel_ha_outcome o = ha_update_lock(h, false);
 
 		HA_CHECK(h);
 		if (o == PGKEEL_HA_OK) {
@@ -648,7 +189,7 @@ static const char *recover(struct ha *h)
 	if (timeout > 0 && controldata_in(h, was_primary) && h->pg_state == PGKEEL_PGCTL_CRASHED &&
 	    h->role == PGKEEL_HA_ROLE_MASTER && !h->pg->recovery_conf) {
 		msg = "starting primary after failure";
-		e = task(h, PGKEEL_HA_FX_START, msg);
+		e = ha_task(h, PGKEEL_HA_FX_START, msg);
 		e->role = PGKEEL_HA_ROLE_MASTER;
 		e->timeout_s = timeout;
 		h->st.recovering = true;
@@ -665,13 +206,13 @@ static const char *recover(struct ha *h)
 				return msg;
 		}
 	}
-	if (!reload(h, 0))
+	if (!ha_reload(h, 0))
 		return NULL;
 	if (ha_has_lock(h) && !ha_is_standby_cluster(h)) {
 		h->st.rewind = PGKEEL_HA_REWIND_INITIAL;
 		msg = "starting as readonly because i had the session lock";
 	} else {
-		if (!rewind_executed(h))
+		if (!ha_rewind_executed(h))
 			ha_rewind_trigger(h);
 		msg = handle_rewind_or_reinitialize(h);
 		HA_CHECK(h);
@@ -680,18 +221,18 @@ static const char *recover(struct ha *h)
 		if (ha_has_lock(h)) {
 			msg = "starting as a standby leader because i had the session lock";
 			role = PGKEEL_HA_ROLE_STANDBY_LEADER;
-			u = node_to_follow(h);
+			u = ha_node_to_follow(h);
 		} else if (ha_is_standby_cluster(h) && h->leader == NULL) {
 			msg = "trying to follow a remote member because standby cluster is unhealthy";
-			u = up_remote();
+			u = ha_up_remote();
 		} else {
 			msg = "starting as a secondary";
-			u = node_to_follow(h);
+			u = ha_node_to_follow(h);
 		}
 		if (ha_sync_mode(h))
 			ha_set_ssn(h, NULL, 0);
 	}
-	e = task(h, PGKEEL_HA_FX_START, "restarting after failure");
+	e = ha_task(h, PGKEEL_HA_FX_START, "restarting after failure");
 	e->role = role;
 	e->upstream = u;
 	e->timeout_s = timeout;
@@ -709,15 +250,15 @@ static struct pgkeel_ha_upstream clone_member(const struct ha *h, bool *is_leade
 		const struct pgkeel_member *m = &h->c->members[i];
 
 		if (!pgkeel_member_tag_truthy(&m->d, "clonefrom") || m->d.conn_url == NULL ||
-		    m->d.conn_url[0] == '\0' || !streq(m->d.state, "running") ||
-		    streq(m->name, h->s->name) || streq(m->name, h->leader))
+		    m->d.conn_url[0] == '\0' || !ha_streq(m->d.state, "running") ||
+		    ha_streq(m->name, h->s->name) || ha_streq(m->name, h->leader))
 			continue;
 		cand[n++] = &h->c->members[i];
 	}
 	*is_leader = n == 0;
 	if (n == 0)
-		return up_leader(h);
-	return up_member(cand[h->f->random % n]);
+		return ha_up_leader(h);
+	return ha_up_member(cand[h->f->random % n]);
 }
 
 static const char *bootstrap(struct ha *h)
@@ -733,7 +274,7 @@ static const char *bootstrap(struct ha *h)
 		const char *what =
 		    ha_printf(h, "from %s '%s'", from_leader ? "leader" : "replica", u.name);
 
-		e = task(h, PGKEEL_HA_FX_CLONE, ha_printf(h, "bootstrap %s", what));
+		e = ha_task(h, PGKEEL_HA_FX_CLONE, ha_printf(h, "bootstrap %s", what));
 		e->upstream = u;
 		e->standby = standby;
 		return ha_printf(h, "trying to bootstrap %s", what);
@@ -750,17 +291,17 @@ static const char *bootstrap(struct ha *h)
 		h->st.bootstrapping = true;
 		h->st.task_result = PGKEEL_HA_TASK_NONE;
 		if (standby) {
-			e = task(h, PGKEEL_HA_FX_BOOTSTRAP, "bootstrap_standby_leader");
+			e = ha_task(h, PGKEEL_HA_FX_BOOTSTRAP, "bootstrap_standby_leader");
 			e->standby = true;
-			e->upstream = up_remote();
+			e->upstream = ha_up_remote();
 			return "trying to bootstrap a new standby leader";
 		}
-		task(h, PGKEEL_HA_FX_BOOTSTRAP, "bootstrap");
+		ha_task(h, PGKEEL_HA_FX_BOOTSTRAP, "bootstrap");
 		return "trying to bootstrap a new cluster";
 	}
 	if ((standby ? s->standby_clone_without_leader : s->clone_without_leader) &&
 	    !(initialize != NULL && initialize[0] == '\0')) {
-		e = task(h, PGKEEL_HA_FX_CLONE, "bootstrap (without leader)");
+		e = ha_task(h, PGKEEL_HA_FX_CLONE, "bootstrap (without leader)");
 		e->standby = standby;
 		return "trying to bootstrap (without leader)";
 	}
@@ -771,7 +312,7 @@ static const char *cancel_initialization(struct ha *h)
 {
 	ha_note(h, false, "removing initialize key after failed attempt to bootstrap the cluster");
 	ha_fx(h, PGKEEL_HA_FX_CANCEL_INITIALIZATION);
-	return fatal(h, "Failed to bootstrap cluster");
+	return ha_fatal(h, "Failed to bootstrap cluster");
 }
 
 static const char *post_bootstrap(struct ha *h)
@@ -784,11 +325,11 @@ static const char *post_bootstrap(struct ha *h)
 		if (!h->is_primary)
 			return "waiting for end of recovery after bootstrap";
 		ha_set_role(h, PGKEEL_HA_ROLE_MASTER);
-		task(h, PGKEEL_HA_FX_POST_BOOTSTRAP, "post_bootstrap");
+		ha_task(h, PGKEEL_HA_FX_POST_BOOTSTRAP, "post_bootstrap");
 		return "running post_bootstrap";
 	}
 	h->st.bootstrapping = false;
-	if (!watchdog_activate(h)) {
+	if (!ha_watchdog_activate(h)) {
 		HA_CHECK(h);
 		ha_note(h, true, "Cancelling bootstrap because watchdog activation failed");
 		return cancel_initialization(h);
@@ -807,7 +348,7 @@ static const char *post_bootstrap(struct ha *h)
 
 		ha_set_ssn(h, star, h->s->synchronous_mode_strict ? 1 : 0);
 	}
-	callback(h, "on_start");
+	ha_callback(h, "on_start");
 	return "initialized a new cluster";
 }
 
@@ -825,9 +366,9 @@ static const char *enforce_primary_role(struct ha *h, const char *message,
                                         const char *promote_message)
 {
 	if (h->pg->query_failed)
-		return pg_error(h);
+		return ha_pg_error(h);
 	if (!h->paused) {
-		if (!h->f->watchdog_running && !watchdog_activate(h)) {
+		if (!h->f->watchdog_running && !ha_watchdog_activate(h)) {
 			HA_CHECK(h);
 			if (h->is_primary) {
 				ha_demote(h, PGKEEL_DEMOTE_IMMEDIATE, NULL);
@@ -866,7 +407,7 @@ static const char *enforce_primary_role(struct ha *h, const char *message,
 	ha_fx(h, PGKEEL_HA_FX_FAILSAFE_ACTIVE)->on = false;
 	h->st.rewind = PGKEEL_HA_REWIND_INITIAL;
 	h->st.task_result = PGKEEL_HA_TASK_NONE;
-	task(h, PGKEEL_HA_FX_PROMOTE, "promote");
+	ha_task(h, PGKEEL_HA_FX_PROMOTE, "promote");
 	return promote_message;
 }
 
@@ -882,11 +423,11 @@ static const char *process_unhealthy_cluster(struct ha *h)
 	bool best;
 
 	if (h->pg->query_failed)
-		return pg_error(h);
+		return ha_pg_error(h);
 	best = ha_is_healthiest_node(h);
 	HA_CHECK(h);
 	if (best) {
-		enum pgkeel_ha_outcome o = acquire_lock(h);
+		enum pgkeel_ha_outcome o = ha_acquire_lock(h);
 
 		HA_CHECK(h);
 		if (o == PGKEEL_HA_OK) {
@@ -905,7 +446,7 @@ static const char *process_unhealthy_cluster(struct ha *h)
 					set_failover_clear(h, NULL);
 				}
 			}
-			if (!reload(h, 0))
+			if (!ha_reload(h, 0))
 				return NULL;
 			if (ha_is_standby_cluster(h))
 				return follow(h, "cannot be a real primary in standby cluster",
@@ -940,14 +481,14 @@ static const char *process_healthy_cluster(struct ha *h)
 		enum pgkeel_ha_outcome o;
 
 		if (h->paused && !h->is_primary) {
-			if (ha_failover_set(h) && streq(h->c->failover->candidate, me))
+			if (ha_failover_set(h) && ha_streq(h->c->failover->candidate, me))
 				return "waiting to become primary after promote...";
 			if (!ha_is_standby_cluster(h)) {
 				ha_delete_leader(h, -1, false);
 				return "removed leader lock because postgres is not running as primary";
 			}
 		}
-		o = update_lock(h, true);
+		o = ha_update_lock(h, true);
 		HA_CHECK(h);
 		if (o == PGKEEL_HA_OK) {
 			msg = ha_manual_failover_from_leader(h);
@@ -1072,7 +613,7 @@ static const char *evaluate_scheduled_restart(struct ha *h)
 	if (!restart_matches(h, sr)) {
 		ha_note(h, true, "Scheduled restart: restart conditions are not satisfied");
 	} else {
-		struct pgkeel_ha_effect *e = task(h, PGKEEL_HA_FX_RESTART, "restart");
+		struct pgkeel_ha_effect *e = ha_task(h, PGKEEL_HA_FX_RESTART, "restart");
 
 		h->st.recovering = true;
 		h->st.start_timeout_s =
@@ -1093,7 +634,7 @@ static const char *handle_long_action(struct ha *h)
 	const char *t = h->task;
 
 	if (ha_has_lock(h)) {
-		enum pgkeel_ha_outcome o = update_lock(h, false);
+		enum pgkeel_ha_outcome o = ha_update_lock(h, false);
 
 		HA_CHECK(h);
 		if (o == PGKEEL_HA_OK) {
@@ -1144,14 +685,14 @@ static const char *handle_starting_instance(struct ha *h)
 	if (h->pg_state != PGKEEL_PGCTL_STARTING || h->paused) {
 		h->st.start_timeout_s = -1;
 		if (h->paused)
-			set_state(h, h->pg->running ? PGKEEL_PGCTL_RUNNING : PGKEEL_PGCTL_STOPPED);
+			ha_set_state(h, h->pg->running ? PGKEEL_PGCTL_RUNNING : PGKEEL_PGCTL_STOPPED);
 		return NULL;
 	}
 	if (!ha_has_lock(h)) {
 		ha_note(h, false, "Still starting up as a standby.");
 		return NULL;
 	}
-	o = update_lock(h, false);
+	o = ha_update_lock(h, false);
 	HA_CHECK(h);
 	if (o != PGKEEL_HA_OK) {
 		ha_note(h, false, "Lost lock while starting up. Demoting self.");
@@ -1183,13 +724,13 @@ static const char *handle_starting_instance(struct ha *h)
 static const char *post_recover(struct ha *h)
 {
 	h->st.recovering = false;
-	if (!rewind_is_needed(h) && !h->pg->running) {
+	if (!ha_rewind_is_needed(h) && !h->pg->running) {
 		ha_fx(h, PGKEEL_HA_FX_WATCHDOG_DISABLE);
 		if (ha_has_lock(h)) {
 			if (h->role == PGKEEL_HA_ROLE_MASTER ||
 			    h->role == PGKEEL_HA_ROLE_STANDBY_LEADER) {
 				ha_set_role(h, PGKEEL_HA_ROLE_DEMOTED);
-				callback(h, "on_role_change");
+				ha_callback(h, "on_role_change");
 			}
 			ha_delete_leader(h, -1, false);
 			return "removed leader key after trying and failing to start postgres";
@@ -1197,7 +738,7 @@ static const char *post_recover(struct ha *h)
 		return "failed to start postgres";
 	}
 	h->st.crash_recovery_started_ms = 0;
-	if (rewind_executed(h) && h->st.rewind != PGKEEL_HA_REWIND_FAILED)
+	if (ha_rewind_executed(h) && h->st.rewind != PGKEEL_HA_REWIND_FAILED)
 		h->st.rewind = PGKEEL_HA_REWIND_INITIAL;
 	return NULL;
 }
@@ -1217,7 +758,7 @@ static const char *run_cycle(struct ha *h)
 		h->stop = true;
 		return NULL;
 	}
-	load_view(h, h->f->cluster);
+	ha_load_view(h, h->f->cluster);
 
 	if (h->paused) {
 		ha_fx(h, PGKEEL_HA_FX_WATCHDOG_DISABLE);
@@ -1291,7 +832,7 @@ static const char *run_cycle(struct ha *h)
 					return "released leader key voluntarily due to the system ID mismatch";
 				}
 			} else {
-				return fatal(h, ha_printf(h,
+				return ha_fatal(h, ha_printf(h,
 				                          "system ID mismatch, node %s belongs to a different "
 				                          "cluster: %s != %s",
 				                          s->name, h->c->initialize, pg->sysid));
@@ -1303,7 +844,7 @@ static const char *run_cycle(struct ha *h)
 		if (pg->running && !h->is_primary) {
 			h->st.join_aborted = true;
 			ha_note(h, true, "Please first start Patroni on the node running as primary");
-			return fatal(h, "No initialize key in DCS and PostgreSQL is running as replica, "
+			return ha_fatal(h, "No initialize key in DCS and PostgreSQL is running as replica, "
 			                "aborting start");
 		}
 		e = ha_fx(h, PGKEEL_HA_FX_INITIALIZE);
@@ -1314,18 +855,18 @@ static const char *run_cycle(struct ha *h)
 	/* row 13 */
 	if (!pg->running) {
 		if (h->paused) {
-			set_state(h, PGKEEL_PGCTL_STOPPED);
+			ha_set_state(h, PGKEEL_PGCTL_STOPPED);
 			if (ha_has_lock(h)) {
 				ha_delete_leader(h, -1, false);
 				return "removed leader lock because postgres is not running";
 			}
 			if (h->st.rewind == PGKEEL_HA_REWIND_FAILED ||
-			    (!rewind_executed(h) &&
-			     !(rewind_is_needed(h) && rewind_or_reinit_allowed(h))))
+			    (!ha_rewind_executed(h) &&
+			     !(ha_rewind_is_needed(h) && ha_rewind_allowed(h))))
 				return "postgres is not running";
 		}
 		if (h->pg_state == PGKEEL_PGCTL_RUNNING || h->pg_state == PGKEEL_PGCTL_STARTING)
-			set_state(h, PGKEEL_PGCTL_CRASHED);
+			ha_set_state(h, PGKEEL_PGCTL_CRASHED);
 		return recover(h);
 	}
 
@@ -1352,7 +893,7 @@ static const char *run_cycle(struct ha *h)
 		if (!pg->cb_called) {
 			if (!promoting && !h->is_primary)
 				ha_rewind_trigger(h);
-			callback(h, "on_start");
+			ha_callback(h, "on_start");
 		}
 	}
 	return msg;
@@ -1492,27 +1033,6 @@ void pgkeel_ha_decide(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision
 	ha_finish(&h, msg, false);
 }
 
-void pgkeel_ha_copy_slots_message(struct pgkeel_ha_decision *d, const char *const *names,
-                                  size_t n)
-{
-	struct pgkeel_sbuf b = { 0 };
-	bool paused = d->plan.message != NULL && strncmp(d->plan.message, "PAUSE: ", 7) == 0;
-	char *msg;
-
-	if (paused)
-		pgkeel_sbuf_puts(&b, "PAUSE: ");
-	pgkeel_sbuf_puts(&b, "Copying logical slots [");
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			pgkeel_sbuf_puts(&b, ", ");
-		pgkeel_sbuf_putc(&b, '\'');
-		pgkeel_sbuf_puts(&b, names[i]);
-		pgkeel_sbuf_putc(&b, '\'');
-	}
-	pgkeel_sbuf_puts(&b, "] from the primary");
-	msg = pgkeel_sbuf_finish(&b);
-	d->plan.message = own(d, msg);
-}
 
 /* ------------------------------------------------------------------------ */
 /* shutdown (§5.10) and the on-shutdown release (§5.7) */
@@ -1524,6 +1044,8 @@ void pgkeel_ha_shutdown(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decisi
 
 	decision_reset(d);
 	ha_init(&h, f, d);
+	if (h.task != NULL) /* [>=4.1] the running task is cancelled first */
+		ha_fx(&h, PGKEEL_HA_FX_CANCEL_TASK)->task = h.task;
 	if (h.paused) {
 		ha_fx(&h, PGKEEL_HA_FX_WATCHDOG_DISABLE);
 		msg = "Leader key is not deleted and Postgresql is not stopped due paused state";
@@ -1562,7 +1084,7 @@ void pgkeel_ha_on_shutdown(const struct pgkeel_ha_facts *f, bool demote, int64_t
 	if (demote) {
 		if (possible) {
 			ha_set_role(&h, PGKEEL_HA_ROLE_DEMOTED);
-			ha_delete_leader(&h, checkpoint_lsn, true);
+			ha_delete_leader(&h, prev_lsn, true);
 			msg = "Leader key released";
 		} else {
 			msg = "no member received the shutdown checkpoint yet";

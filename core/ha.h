@@ -541,7 +541,8 @@ void pgkeel_ha_decision_clear(struct pgkeel_ha_decision *d);
 void pgkeel_ha_decide(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d);
 
 /*
- * SIGTERM (§5.10).  Paused: WATCHDOG_DISABLE, PostgreSQL and the key stay.
+ * SIGTERM (§5.10).  A running task is cancelled (CANCEL_TASK) first.
+ * Paused: WATCHDOG_DISABLE, PostgreSQL and the key stay.
  * Else (unless the join was aborted): STOP fast with primary_stop_timeout
  * (sync mode only), while_not_sync_standby when a replica in sync mode
  * without nosync; a leader calls pgkeel_ha_on_shutdown() when the shutdown
@@ -556,9 +557,10 @@ void pgkeel_ha_shutdown(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decisi
  * wrote its shutdown checkpoint at checkpoint_lsn (the one before it at
  * prev_lsn) but is still running.  Asks to PROBE the failover candidates;
  * then, when one has received checkpoint_lsn (§5.5): demote: SET_ROLE
- * demoted, DELETE_LEADER(checkpoint_lsn), SET_LEADER_VALID off, TOUCH_MEMBER;
+ * demoted, DELETE_LEADER(prev_lsn), SET_LEADER_VALID off, TOUCH_MEMBER;
  * shutdown: DELETE_LEADER(prev_lsn).  Otherwise shutdown writes the optime
- * (WRITE_LEADER_OPTIME prev_lsn) and demote does nothing.
+ * (WRITE_LEADER_OPTIME prev_lsn) and demote does nothing.  (The optime is
+ * the checkpoint before the shutdown checkpoint, as Patroni >= 3.2.1.)
  */
 void pgkeel_ha_on_shutdown(const struct pgkeel_ha_facts *f, bool demote, int64_t checkpoint_lsn,
                            int64_t prev_lsn, struct pgkeel_ha_decision *d);

@@ -1,8 +1,8 @@
 /*
  * ha_internal: what the files of the HA decision share (ha.c: the engine and
- * the cycle; ha_race.c: leader-race eligibility, manual failover, is the
- * failover possible; ha_sync.c: synchronous replication; ha_util.c: pure
- * helpers and settings).  Not for use outside core/ha*.c.
+ * the cycle; ha_engine.c: the engine below; ha_race.c: leader-race
+ * eligibility, manual failover, is the failover possible; ha_sync.c:
+ * synchronous replication; ha_util.c: pure helpers and settings).  Not for use outside core/ha*.c.
  *
  * The engine.  A call of pgkeel_ha_decide() walks Patroni's cycle with a
  * struct ha: a working copy of everything the cycle changes (the loop's
@@ -73,7 +73,7 @@ struct ha {
 			return NULL;  \
 	} while (0)
 
-/* ---- engine (ha.c) ---- */
+/* ---- engine (ha_engine.c) ---- */
 
 /* p (malloc'd) is freed with the decision; returns p. */
 void *ha_own(struct ha *h, void *p);
@@ -86,6 +86,9 @@ struct pgkeel_ha_effect *ha_fx(struct ha *h, enum pgkeel_ha_fx kind);
 /* Ask for a request of that kind: fills d->request, sets stop; the caller fills the rest. */
 struct pgkeel_ha_request *ha_request(struct ha *h, enum pgkeel_ha_req kind);
 
+bool ha_streq(const char *a, const char *b);
+/* load_cluster_from_dcs: the view of c (the failsafe leader injected), is_leader. */
+void ha_load_view(struct ha *h, const struct pgkeel_cluster *c);
 /* Patroni's has_lock(): the (possibly injected) leader is me. */
 bool ha_has_lock(const struct ha *h);
 bool ha_is_standby_cluster(const struct ha *h);
@@ -100,13 +103,47 @@ bool ha_is_lagging(const struct ha *h, int64_t wal);
 /* should_run_scheduled_action: ok to run now; due in the future sets wake_in_ms. */
 bool ha_scheduled_due(struct ha *h, const char *action, const char *scheduled_at,
                       bool *cleanup);
+/* the rewind state: executed (SUCCESS/FAILED), is_needed (CHECK/NEED), and
+ * can_rewind_or_reinitialize_allowed */
+bool ha_rewind_executed(const struct ha *h);
+bool ha_rewind_is_needed(const struct ha *h);
+bool ha_rewind_allowed(const struct ha *h);
 /* trigger_check_diverged_lsn */
 void ha_rewind_trigger(struct ha *h);
 /* release_leader_key_voluntarily / _delete_leader */
 void ha_delete_leader(struct ha *h, int64_t lsn, bool touch);
 /* demote(mode) as an effect; async for graceful from manual failover */
 void ha_demote(struct ha *h, enum pgkeel_demote_mode mode, const char *task);
+/* SET_ROLE / SET_STATE when it changes anything */
 void ha_set_role(struct ha *h, enum pgkeel_ha_role role);
+void ha_set_state(struct ha *h, enum pgkeel_pgctl_state state);
+/* CALLBACK action with the current role */
+void ha_callback(struct ha *h, const char *action);
+/* Start an async task (try_run_async): the effect, named. */
+struct pgkeel_ha_effect *ha_task(struct ha *h, enum pgkeel_ha_fx kind, const char *name);
+/* End the cycle with a fatal exit / "Error communicating with PostgreSQL" (unwinds). */
+const char *ha_fatal(struct ha *h, const char *message);
+const char *ha_pg_error(struct ha *h);
+
+/* ---- answers (ha_engine.c): each asks when the answer is missing (stop set) ---- */
+
+/* load_cluster_from_dcs after delay_ms; false when asked or the load failed */
+bool ha_reload(struct ha *h, int64_t delay_ms);
+/* update_lock(with_status); OK also feeds the watchdog; ERROR unwinds to §5.9 */
+enum pgkeel_ha_outcome ha_update_lock(struct ha *h, bool with_status);
+enum pgkeel_ha_outcome ha_acquire_lock(struct ha *h);
+bool ha_watchdog_activate(struct ha *h);
+
+/* ---- upstreams (ha_engine.c) ---- */
+
+struct pgkeel_ha_upstream ha_up_none(void);
+struct pgkeel_ha_upstream ha_up_remote(void);
+struct pgkeel_ha_upstream ha_up_leader(const struct ha *h);
+struct pgkeel_ha_upstream ha_up_member(const struct pgkeel_member *m);
+/* Patroni's leader.conn_url test */
+bool ha_up_has_conn(const struct ha *h, const struct pgkeel_ha_upstream *u);
+/* _get_node_to_follow */
+struct pgkeel_ha_upstream ha_node_to_follow(const struct ha *h);
 
 /* ---- race (ha_race.c) ---- */
 

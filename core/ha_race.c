@@ -15,11 +15,6 @@
 #include "json.h"
 #include "util.h"
 
-static bool streq(const char *a, const char *b)
-{
-	return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* member lists */
 
@@ -77,7 +72,7 @@ static const struct pgkeel_ha_peer *peer_answer(const struct ha *h, const char *
 	const struct pgkeel_ha_peer *found = NULL;
 
 	for (size_t i = 0; i < r->n_peers; i++)
-		if (streq(r->peers[i].name, name))
+		if (ha_streq(r->peers[i].name, name))
 			found = &r->peers[i];
 	return found;
 }
@@ -92,7 +87,7 @@ const struct pgkeel_ha_peer **ha_probe(struct ha *h, const struct ha_members *l)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct ha_member *m = &l->v[i];
 
-		if (!has_api_url(m) || streq(m->name, h->s->name))
+		if (!has_api_url(m) || ha_streq(m->name, h->s->name))
 			continue;
 		out[i] = peer_answer(h, m->name);
 		if (out[i] != NULL)
@@ -161,7 +156,7 @@ static bool is_healthiest_among(struct ha *h, const struct ha_members *members, 
 	for (size_t i = 0; i < members->n; i++) {
 		const struct ha_member *m = &members->v[i];
 
-		if (!streq(m->name, h->s->name) && has_api_url(m) && !m->nofailover)
+		if (!ha_streq(m->name, h->s->name) && has_api_url(m) && !m->nofailover)
 			ha_members_add(&l, m->name, m->api_url, m->nofailover);
 	}
 	peers = ha_probe(h, &l);
@@ -207,14 +202,14 @@ bool ha_is_failover_possible(struct ha *h, int64_t cluster_lsn, bool exclude_can
 	for (size_t i = 0; i < c->n_members; i++) {
 		const struct pgkeel_member *m = &c->members[i];
 
-		if (streq(m->name, h->s->name) || (exclude_candidate && streq(m->name, candidate)) ||
+		if (ha_streq(m->name, h->s->name) || (exclude_candidate && ha_streq(m->name, candidate)) ||
 		    pgkeel_member_tag_truthy(&m->d, "nofailover") || m->d.api_url == NULL ||
 		    m->d.api_url[0] == '\0')
 			continue;
 		/* only synchronous standbys (3.0.2 refuses a failover to an async node too) */
 		if (ha_sync_active(h) && !pgkeel_sync_matches(&c->sync, m->name, false))
 			continue;
-		if (!exclude_candidate && candidate != NULL && !streq(m->name, candidate))
+		if (!exclude_candidate && candidate != NULL && !ha_streq(m->name, candidate))
 			continue;
 		ha_members_add(&l, m->name, m->d.api_url, false);
 	}
@@ -316,7 +311,7 @@ static enum tri manual_failover_no_leader(struct ha *h)
 	for (size_t i = 0; i < c->n_members; i++) {
 		const struct pgkeel_member *m = &c->members[i];
 
-		if (streq(m->name, fo->leader) ||
+		if (ha_streq(m->name, fo->leader) ||
 		    (ha_sync_active(h) && !pgkeel_sync_matches(&c->sync, m->name, false)))
 			continue;
 		ha_members_add(&l, m->name, m->d.api_url,
@@ -358,7 +353,7 @@ bool ha_is_healthiest_node(struct ha *h)
 
 		if (h->paused)
 			return c->initialize == NULL || c->initialize[0] == '\0' ||
-			       streq(pg->sysid, c->initialize);
+			       ha_streq(pg->sysid, c->initialize);
 		/* [>=3.1.0] a stalled old primary must not retake the lock after a promotion */
 		if (pg->timeline < ctl) {
 			ha_note(h, true, "My timeline %lld is behind last known cluster timeline %lld",

@@ -50,8 +50,8 @@ core_libpgkeelcore_la_LIBADD += $(MHD_LIBS)
 core_libpgkeelcore_la_SOURCES += core/peers.c core/peers.h
 
 # the HA decision (pure): the cycle, the race, synchronous replication, settings
-core_libpgkeelcore_la_SOURCES += core/ha.c core/ha.h core/ha_internal.h core/ha_race.c \
-	core/ha_sync.c core/ha_util.c
+core_libpgkeelcore_la_SOURCES += core/ha.c core/ha.h core/ha_internal.h core/ha_engine.c \
+	core/ha_race.c core/ha_sync.c core/ha_util.c
 
 bin_PROGRAMS += core/pgkeel
 core_pgkeel_SOURCES = core/main.c

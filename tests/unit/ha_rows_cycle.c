@@ -916,6 +916,11 @@ S(s_shutdown_join_aborted)
 	w->st.join_aborted = true;
 }
 
+S(s_shutdown_task)
+{
+	w->task = "bootstrap from leader 'pg-2'";
+}
+
 S(s_on_shutdown_received)
 {
 	as_leader(w);
@@ -1292,6 +1297,9 @@ const struct row ha_rows_cycle[] = {
 	  "stop(fast,20)", "shutting down", NULL, shutdown_entry },
 	{ "shutdown: after an aborted join PostgreSQL is left alone", s_shutdown_join_aborted, "",
 	  "", "", NULL, shutdown_entry },
+	{ "shutdown: a running task is cancelled first", s_shutdown_task, "",
+	  "cancel_task(bootstrap from leader 'pg-2') stop(fast)", "shutting down", NULL,
+	  shutdown_entry },
 	{ "on shutdown: a replica has the checkpoint, release", s_on_shutdown_received,
 	  "probe(pg-2,pg-3)", "delete_leader(67108864)", "deleted the leader key at shutdown", NULL,
 	  on_shutdown_entry },
@@ -1299,7 +1307,7 @@ const struct row ha_rows_cycle[] = {
 	  "probe(pg-2,pg-3)", "write_leader_optime(67108864)",
 	  "kept the leader key at shutdown, wrote the optime", NULL, on_shutdown_entry },
 	{ "on demote: release at the checkpoint", s_on_shutdown_received, "probe(pg-2,pg-3)",
-	  "set_role(demoted) delete_leader(67108904) set_leader_valid(off) touch_member",
+	  "set_role(demoted) delete_leader(67108864) set_leader_valid(off) touch_member",
 	  "Leader key released", NULL, on_demote_entry },
 	{ "on demote: nobody has the checkpoint yet", s_on_shutdown_behind, "probe(pg-2,pg-3)", "",
 	  "no member received the shutdown checkpoint yet", NULL, on_demote_entry },
