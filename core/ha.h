@@ -97,13 +97,15 @@ struct json_object;
 struct pgkeel_cluster;
 struct pgkeel_config;
 
-/* Budgets: no cycle asks more than this many times of one kind. */
+/* Budgets: no cycle asks more than this many times of one kind (the answers
+ * arrays are this long).  Probes: at most two rounds per cycle (a failover
+ * candidate, then the others), each only for members not probed yet. */
 #define PGKEEL_HA_MAX_SYNC_WRITES   4
 #define PGKEEL_HA_MAX_RELOADS       3
 #define PGKEEL_HA_MAX_REWIND_CHECKS 2
-#define PGKEEL_HA_MAX_PROBES        4
-/* 4 probes + update/acquire/initialize + 4 sync writes + 3 reloads + 2 rewind
- * checks + failsafe + watchdog + resample, and the final call. */
+/* 2 probe rounds + update/acquire/initialize + 4 sync writes + 3 reloads +
+ * 2 rewind checks + failsafe + watchdog + resample = 17 requests, the final
+ * call, and room to spare. */
 #define PGKEEL_HA_MAX_CALLS 24
 
 /* ---- vocabulary ---- */
@@ -340,7 +342,7 @@ struct pgkeel_ha_facts {
 enum pgkeel_ha_req {
 	PGKEEL_HA_REQ_NONE = 0,
 	/* GET each target's api_url (2 s, no retry, in parallel); append one
-	 * pgkeel_ha_peer per target to r.peers.  Budget PGKEEL_HA_MAX_PROBES. */
+	 * pgkeel_ha_peer per target to r.peers (at most two rounds a cycle). */
 	PGKEEL_HA_REQ_PROBE,
 	/* update_leader: renew my lock; with_status also writes the status key
 	 * (optime = current LSN, slots), with_failsafe the failsafe key (every
@@ -349,10 +351,12 @@ enum pgkeel_ha_req {
 	PGKEEL_HA_REQ_UPDATE_LOCK,
 	/* attempt_to_acquire_leader.  r.acquire_lock. */
 	PGKEEL_HA_REQ_ACQUIRE_LOCK,
-	/* initialize(create_new=true, sysid=""): the bootstrap race.  r.initialize_race. */
+	/* initialize(create_new=true, sysid=""): the bootstrap race.  r.initialize_race
+	 * (ERROR counts as FAIL, as Patroni's backends return False on errors here). */
 	PGKEEL_HA_REQ_INITIALIZE_RACE,
 	/* write_sync_state(leader, standbys, CAS on version; NULL version: none).
-	 * Append to r.sync_writes.  Budget PGKEEL_HA_MAX_SYNC_WRITES. */
+	 * Append to r.sync_writes (ERROR counts as FAIL: the promotion is postponed).
+	 * Budget PGKEEL_HA_MAX_SYNC_WRITES. */
 	PGKEEL_HA_REQ_WRITE_SYNC,
 	/* After delay_ms, load the cluster again (and update old_cluster); append the
 	 * snapshot (or NULL on failure) to r.reloads.  Budget PGKEEL_HA_MAX_RELOADS. */

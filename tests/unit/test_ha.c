@@ -409,6 +409,7 @@ struct run {
 	char seen[PGKEEL_HA_MAX_CALLS][4096];
 	size_t n_seen;
 	size_t n_resample;
+	size_t n_probe_rounds;
 	char rs_ssn[256];
 };
 
@@ -551,8 +552,13 @@ static void drive(struct run *r, entry_fn entry)
 				fail_msg("request asked twice: %s", one.s);
 		snprintf(r->seen[r->n_seen++], sizeof(r->seen[0]), "%s", one.s);
 		put(&r->requests, "%s", one.s);
+		if (r->d.request.kind == PGKEEL_HA_REQ_PROBE)
+			r->n_probe_rounds++;
 		answer(r, &r->d.request);
 	}
+	/* the structural bounds ha.h documents */
+	assert_true(r->n_probe_rounds <= 2);
+	assert_true(r->f.r.n_reloads <= PGKEEL_HA_MAX_RELOADS);
 	for (size_t i = 0; i < r->d.plan.n_effects; i++)
 		render_effect(&r->effects, &r->d.plan.effects[i]);
 }
@@ -640,8 +646,261 @@ static void test_sysid_valid(void **state)
 	assert_false(pgkeel_ha_sysid_valid("70000000000000000x1"));
 }
 
+static void test_parse_time(void **state)
+{
+	int64_t t;
+
+	(void)state;
+	assert_true(pgkeel_ha_parse_time("2026-01-01T00:00:00+00:00", &t));
+	assert_int_equal(t, NOW_WALL);
+	assert_true(pgkeel_ha_parse_time("2026-01-01T00:00:00Z", &t));
+	assert_int_equal(t, NOW_WALL);
+	assert_true(pgkeel_ha_parse_time("2026-01-01 01:30:00.250+01:30", &t));
+	assert_int_equal(t, NOW_WALL + 250);
+	assert_true(pgkeel_ha_parse_time("2025-12-31T19:00:00-0500", &t));
+	assert_int_equal(t, NOW_WALL);
+	assert_true(pgkeel_ha_parse_time("2026-01-01T00:00:00.123456+00", &t));
+	assert_int_equal(t, NOW_WALL + 123);
+	assert_true(pgkeel_ha_parse_time("2000-02-29T12:00:00Z", &t));
+	assert_int_equal(t, 951825600000LL);
+	assert_false(pgkeel_ha_parse_time("2026-01-01T00:00:00", &t));  /* no zone */
+	assert_false(pgkeel_ha_parse_time("2026-01-01", &t));
+	assert_false(pgkeel_ha_parse_time("2026-13-01T00:00:00Z", &t));
+	assert_false(pgkeel_ha_parse_time("2026-01-01T24:00:00Z", &t));
+	assert_false(pgkeel_ha_parse_time("2026-01-01T00:00:00Zjunk", &t));
+	assert_false(pgkeel_ha_parse_time("tomorrow", &t));
+	assert_false(pgkeel_ha_parse_time("", &t));
+	assert_false(pgkeel_ha_parse_time(NULL, &t));
+}
+
+static void test_pg_version(void **state)
+{
+	(void)state;
+	assert_int_equal(pgkeel_ha_pg_version_to_int("9.5.3"), 90503);
+	assert_int_equal(pgkeel_ha_pg_version_to_int("9.3.13"), 90313);
+	assert_int_equal(pgkeel_ha_pg_version_to_int("10.1"), 100001);
+	assert_int_equal(pgkeel_ha_pg_version_to_int("15.4"), 150004);
+	assert_int_equal(pgkeel_ha_pg_version_to_int("15.4.1"), 150401);
+	assert_int_equal(pgkeel_ha_pg_version_to_int("10"), -1);
+	assert_int_equal(pgkeel_ha_pg_version_to_int("9.6"), -1);
+	assert_int_equal(pgkeel_ha_pg_version_to_int("1.2.3.4"), -1);
+	assert_int_equal(pgkeel_ha_pg_version_to_int("15.x"), -1);
+	assert_int_equal(pgkeel_ha_pg_version_to_int(""), -1);
+	assert_int_equal(pgkeel_ha_pg_version_to_int(NULL), -1);
+}
+
+static void check_ssn(const char *const *names, size_t n, int version, const char *want)
+{
+	char *got = pgkeel_ha_ssn_format(names, n, version);
+
+	if (want == NULL)
+		assert_null(got);
+	else
+		assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_ssn_format(void **state)
+{
+	const char *one[] = { "pg_2" }, *dash[] = { "pg-2" }, *two[] = { "pg-3", "pg-2" };
+	const char *kw[] = { "first", "Any", "b" }, *q[] = { "a\"b" }, *star[] = { "pg_2", "*" };
+	const char *mixed[] = { "Zed", "abc" };
+
+	(void)state;
+	check_ssn(one, 0, 150000, NULL);
+	check_ssn(one, 1, 150000, "pg_2");
+	check_ssn(dash, 1, 150000, "\"pg-2\"");
+	check_ssn(two, 2, 150000, "2 (\"pg-2\",\"pg-3\")");
+	check_ssn(two, 2, 0, "2 (\"pg-2\",\"pg-3\")");
+	check_ssn(two, 2, 90524, "\"pg-2\"");
+	check_ssn(kw, 3, 150000, "3 (\"Any\",b,\"first\")");
+	check_ssn(q, 1, 150000, "\"a\"\"b\"");
+	check_ssn(star, 2, 150000, "*");
+	check_ssn(mixed, 2, 150000, "2 (Zed,abc)");
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(pgkeel_ha_role_name(PGKEEL_HA_ROLE_MASTER), "master");
+	assert_string_equal(pgkeel_ha_role_name(PGKEEL_HA_ROLE_STANDBY_LEADER), "standby_leader");
+	assert_string_equal(pgkeel_ha_role_name(PGKEEL_HA_ROLE_UNINITIALIZED), "uninitialized");
+	assert_string_equal(pgkeel_ha_role_callback_name(PGKEEL_HA_ROLE_PROMOTED), "master");
+	assert_string_equal(pgkeel_ha_role_callback_name(PGKEEL_HA_ROLE_DEMOTED), "demoted");
+	for (int k = PGKEEL_HA_FX_TOUCH_MEMBER; k <= PGKEEL_HA_FX_FATAL; k++)
+		assert_string_not_equal(pgkeel_ha_fx_name((enum pgkeel_ha_fx)k), "unknown");
+	assert_string_equal(pgkeel_ha_fx_name((enum pgkeel_ha_fx)999), "unknown");
+	for (int k = PGKEEL_HA_REQ_NONE; k <= PGKEEL_HA_REQ_SYNC_RESAMPLE; k++)
+		assert_string_not_equal(pgkeel_ha_req_name((enum pgkeel_ha_req)k), "unknown");
+}
+
+static void test_state_copy(void **state)
+{
+	struct pgkeel_ha_state a, b;
+
+	(void)state;
+	pgkeel_ha_state_init(&a);
+	pgkeel_ha_state_init(&b);
+	assert_int_equal(a.start_timeout_s, -1);
+	a.rewind = PGKEEL_HA_REWIND_NEED;
+	a.sync_ssn = strdup("x");
+	a.sync_ready = calloc(2, sizeof(char *));
+	a.sync_ready[0] = strdup("pg-2");
+	a.sync_ready[1] = strdup("pg-3");
+	a.n_sync_ready = 2;
+	pgkeel_ha_state_copy(&b, &a);
+	pgkeel_ha_state_copy(&b, &a); /* over a filled one: no leak */
+	pgkeel_ha_state_clear(&a);
+	assert_int_equal(b.rewind, PGKEEL_HA_REWIND_NEED);
+	assert_string_equal(b.sync_ssn, "x");
+	assert_int_equal(b.n_sync_ready, 2);
+	assert_string_equal(b.sync_ready[1], "pg-3");
+	pgkeel_ha_state_copy(&b, &b);
+	assert_string_equal(b.sync_ssn, "x");
+	pgkeel_ha_state_clear(&b);
+	assert_null(b.sync_ssn);
+	pgkeel_ha_state_clear(&b);
+}
+
+static void test_copy_slots_message(void **state)
+{
+	const char *names[] = { "ls1", "ls_2" };
+	struct pgkeel_ha_decision d;
+
+	(void)state;
+	pgkeel_ha_decision_init(&d);
+	d.plan.message = "PAUSE: no action. I am (pg-1)";
+	pgkeel_ha_copy_slots_message(&d, names, 2);
+	assert_string_equal(d.plan.message,
+	                    "PAUSE: Copying logical slots ['ls1', 'ls_2'] from the primary");
+	d.plan.message = "x";
+	pgkeel_ha_copy_slots_message(&d, names, 1);
+	assert_string_equal(d.plan.message, "Copying logical slots ['ls1'] from the primary");
+	pgkeel_ha_decision_clear(&d);
+	pgkeel_ha_decision_clear(&d);
+}
+
+/* A decision is reusable: each call starts clean, the last one's memory goes. */
+static void test_decision_reuse(void **state)
+{
+	struct run *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	world_default(&r->w);
+	no_leader(&r->w);
+	facts(r);
+	pgkeel_ha_decision_init(&r->d);
+	pgkeel_ha_decide(&r->f, &r->d);
+	assert_false(r->d.final);
+	assert_int_equal(r->d.request.kind, PGKEEL_HA_REQ_PROBE);
+	pgkeel_ha_decide(&r->f, &r->d); /* the same question again: nothing was answered */
+	assert_false(r->d.final);
+	assert_int_equal(r->d.request.kind, PGKEEL_HA_REQ_PROBE);
+	assert_int_equal(r->d.request.n_targets, 2);
+	assert_int_equal(r->d.plan.n_effects, 0);
+	run_free(r);
+	free(r);
+}
+
+static char tmpdir[64];
+
+static void test_settings_from_config(void **state)
+{
+	const char *yml =
+	    "scope: batman\n"
+	    "name: pg-1\n"
+	    "restapi:\n  listen: 127.0.0.1:8008\n  connect_address: 127.0.0.1:8008\n"
+	    "etcd3:\n  hosts: 127.0.0.1:2379\n"
+	    "bootstrap:\n  dcs:\n    ttl: 31\n    loop_wait: 5\n    synchronous_mode: on\n"
+	    "postgresql:\n  listen: 127.0.0.1:5432\n  connect_address: 127.0.0.1:5432\n"
+	    "  data_dir: /tmp/pgkeel-nonexistent/data\n"
+	    "  create_replica_methods: [wal_e, basebackup]\n"
+	    "  wal_e: {command: /bin/true, no_leader: true}\n"
+	    "  authentication:\n"
+	    "    superuser: {username: postgres, password: secret}\n"
+	    "    replication: {username: replicator, password: rep}\n"
+	    "tags:\n  nofailover: true\n  replicatefrom: pg-3\n";
+	const char *dyn = "{\"ttl\":40,\"pause\":\"on\",\"master_start_timeout\":60,"
+	                  "\"synchronous_mode\":\"quorum\",\"synchronous_mode_strict\":true,"
+	                  "\"synchronous_node_count\":2,\"failsafe_mode\":\"yes\","
+	                  "\"check_timeline\":1,\"maximum_lag_on_failover\":\"100\","
+	                  "\"standby_cluster\":{\"restore_command\":\"cp x y\"},"
+	                  "\"postgresql\":{\"remove_data_directory_on_diverged_timelines\":true}}";
+	struct pgkeel_config_opts opts = { .strict = false };
+	struct pgkeel_config *c, *c2;
+	struct pgkeel_ha_settings s;
+	struct pgkeel_diag d;
+	json_object *dj;
+	char path[128];
+	FILE *f;
+
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_ha.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/pgkeel.yml", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(yml, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	pgkeel_diag_init(&d);
+	c = pgkeel_config_load(path, &opts, &d);
+	assert_non_null(c);
+	pgkeel_ha_settings_from_config(c, &s);
+	assert_string_equal(s.name, "pg-1");
+	assert_int_equal(s.ttl, 31);
+	assert_int_equal(s.loop_wait, 5);
+	assert_int_equal(s.retry_timeout, 10);
+	assert_int_equal(s.maximum_lag_on_failover, 1048576);
+	assert_int_equal(s.maximum_lag_on_syncnode, -1);
+	assert_true(s.synchronous_mode);
+	assert_false(s.synchronous_mode_strict);
+	assert_int_equal(s.synchronous_node_count, 1);
+	assert_false(s.pause);
+	assert_false(s.standby_cluster);
+	assert_int_equal(s.primary_start_timeout, 300);
+	assert_true(s.nofailover);
+	assert_false(s.nosync);
+	assert_string_equal(s.replicatefrom, "pg-3");
+	assert_true(s.has_bootstrap_section);
+	assert_true(s.clone_without_leader);
+	assert_false(s.standby_clone_without_leader);
+
+	dj = json_tokener_parse(dyn);
+	assert_non_null(dj);
+	c2 = pgkeel_config_with_dynamic(c, dj, &d);
+	assert_non_null(c2);
+	pgkeel_ha_settings_from_config(c2, &s);
+	assert_int_equal(s.ttl, 40);
+	assert_true(s.pause);
+	assert_int_equal(s.primary_start_timeout, 60);
+	assert_false(s.synchronous_mode); /* "quorum" is not on in 3.0.2 */
+	assert_true(s.synchronous_mode_strict);
+	assert_int_equal(s.synchronous_node_count, 2);
+	assert_true(s.failsafe_mode);
+	assert_true(s.check_timeline);
+	assert_int_equal(s.maximum_lag_on_failover, 100);
+	assert_true(s.standby_cluster);
+	assert_false(s.standby_cluster_has_conn);
+	assert_true(s.remove_data_directory_on_diverged_timelines);
+	json_object_put(dj);
+	pgkeel_config_unref(c2);
+	pgkeel_config_unref(c);
+	pgkeel_diag_clear(&d);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(tmpdir), 0);
+}
+
 static const struct CMUnitTest ha_misc_tests[] = {
 	cmocka_unit_test(test_sysid_valid),
+	cmocka_unit_test(test_parse_time),
+	cmocka_unit_test(test_pg_version),
+	cmocka_unit_test(test_ssn_format),
+	cmocka_unit_test(test_names),
+	cmocka_unit_test(test_state_copy),
+	cmocka_unit_test(test_copy_slots_message),
+	cmocka_unit_test(test_decision_reuse),
+	cmocka_unit_test(test_settings_from_config),
 };
 
 static void test_row(void **state)
