@@ -472,7 +472,8 @@ enum pgkeel_ha_fx {
 	PGKEEL_HA_FX_SYNC_SLOTS,         /* sync replication slots (§7.4), dcs_failed: the failsafe
 	                                    view; copy_allowed: missing logical slots may be copied
 	                                    (task "copy_logical_slots", see
-	                                    pgkeel_ha_copy_slots_message) */
+	                                    pgkeel_ha_copy_slots_message).  Skipped when an earlier
+	                                    effect of the plan started a task (FOLLOW's restart) */
 	PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART,
 	PGKEEL_HA_FX_SANITY_CHECKS,      /* schedule the PostgreSQL checks after a pause */
 	PGKEEL_HA_FX_FATAL,              /* exit(exit_code) with message, after the effects before */

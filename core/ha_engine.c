@@ -7,8 +7,6 @@
  */
 #include "autoconf.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,39 +41,17 @@ const char *ha_strdup(struct ha *h, const char *s)
 	return s == NULL ? NULL : own(h->d, pgkeel_strdup(s));
 }
 
-const char *ha_printf(struct ha *h, const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		pgkeel_oom();
-	return own(h->d, s);
-}
-
-void ha_note(struct ha *h, bool warning, const char *fmt, ...)
+void ha_note_text(struct ha *h, bool warning, char *text)
 {
 	struct pgkeel_ha_decision *d = h->d;
-	char *s = NULL;
-	va_list ap;
-	int n;
 
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		pgkeel_oom();
 	if (d->plan.n_notes == d->cap_notes_) {
 		d->cap_notes_ = d->cap_notes_ ? d->cap_notes_ * 2 : 8;
 		d->plan.notes = pgkeel_xreallocarray(d->plan.notes, d->cap_notes_,
 		                                     sizeof(*d->plan.notes));
 	}
 	d->plan.notes[d->plan.n_notes].warning = warning;
-	d->plan.notes[d->plan.n_notes].text = own(d, s);
+	d->plan.notes[d->plan.n_notes].text = own(d, text);
 	d->plan.n_notes++;
 }
 

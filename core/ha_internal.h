@@ -23,6 +23,7 @@
 
 #include "cluster.h"
 #include "ha.h"
+#include "util.h"
 
 /* A member as the race sees it: a cluster member or a failsafe entry. */
 struct ha_member {
@@ -79,8 +80,11 @@ struct ha {
 void *ha_own(struct ha *h, void *p);
 /* A copy owned by the decision (freed with it). */
 const char *ha_strdup(struct ha *h, const char *s);
-const char *ha_printf(struct ha *h, const char *fmt, ...) PGKEEL_PRINTF(2, 3);
-void ha_note(struct ha *h, bool warning, const char *fmt, ...) PGKEEL_PRINTF(3, 4);
+/* printf into text the decision owns */
+#define ha_printf(h, ...) ((const char *)ha_own((h), pgkeel_asprintf(__VA_ARGS__)))
+/* a line Patroni logs here (plan.notes); text (malloc'd) is taken over */
+void ha_note_text(struct ha *h, bool warning, char *text);
+#define ha_note(h, warning, ...) ha_note_text((h), (warning), pgkeel_asprintf(__VA_ARGS__))
 /* Append an effect of that kind with neutral arguments (lsn -1, timeouts -1). */
 struct pgkeel_ha_effect *ha_fx(struct ha *h, enum pgkeel_ha_fx kind);
 /* Ask for a request of that kind: fills d->request, sets stop; the caller fills the rest. */
