@@ -30,11 +30,13 @@
  *
  * Each call evaluates the cycle from the top with the facts and the answers
  * so far, so the answers must be appended (never changed) and nothing else in
- * the facts may change between the calls of one cycle.  The decision never
- * asks the same question twice in a cycle, so a cycle is at most
- * PGKEEL_HA_MAX_CALLS calls (every request kind has a fixed budget, listed
- * with the kinds below); a loop that reaches the limit has a bug and ends the
- * cycle without effects.  Pointers in a request or a plan point into the
+ * the facts may change between the calls of one cycle (is_leader keeps its
+ * value from the start of the cycle even after the lock was taken).  The
+ * decision never asks the same question twice in a cycle (a reload may be
+ * asked again at a later point, as Patroni reloads twice after winning the
+ * race in a standby cluster), so a cycle is at most PGKEEL_HA_MAX_CALLS calls
+ * (every request kind has a fixed budget, listed with the kinds below); a
+ * loop that reaches the limit has a bug and ends the cycle without effects.  Pointers in a request or a plan point into the
  * facts (cluster snapshots, settings) or into the decision itself: valid
  * until the next pgkeel_ha_decide() or pgkeel_ha_decision_clear().
  *
@@ -46,9 +48,10 @@
  *	call 2 -> PGKEEL_HA_REQ_ACQUIRE_LOCK           (I am the healthiest)
  *	          the loop calls attempt_to_acquire_leader: f.r.acquire_lock = OK
  *	call 3 -> PGKEEL_HA_REQ_RELOAD_CLUSTER         (Patroni reloads after winning)
- *	call 4 -> final: SET_FAILOVER {} (a failover key was set), PROMOTE (task
- *	          "promote"), TOUCH_MEMBER; message "promoted self to leader by
- *	          acquiring session lock"
+ *	call 4 -> final: SET_SSN NULL (sync mode off), FAILSAFE_ACTIVE off,
+ *	          PROMOTE (task "promote"), SYNC_SLOTS (no copies while promoting),
+ *	          FAILSAFE_ACTIVE off, TOUCH_MEMBER; message "promoted self to
+ *	          leader by acquiring session lock"
  *
  * Effects are executed after the final call, in order; requests are executed
  * when asked.  Where Patroni needs an effect to happen before an I/O whose
@@ -77,8 +80,13 @@
  * while holding the lock, no crash recovery with backup_label, the sync
  * standby set compared case-insensitively, sync mode ignored in a standby
  * cluster).  Not implemented: quorum commit, failover_priority/sync_priority/
- * nostream tags, demote-cluster, primary_race_backoff, MPP/Citus, and a
- * manual failover to an asynchronous node (3.0.2 refuses it, as here).
+ * nostream tags, demote-cluster, primary_race_backoff, MPP/Citus, the
+ * rewind check when the same leader's timeline moved [4.1.1], and a manual
+ * failover to an asynchronous node (3.0.2 refuses it, as here).  Where the
+ * protocol differs from Patroni's code on purpose: a scheduled action due
+ * within loop_wait is not slept for but asked for (plan.wake_in_ms); a peer is
+ * probed once per cycle, not once per check; the reload after writing a
+ * missing config key is left out (nothing decided afterwards depends on it).
  */
 #ifndef PGKEEL_HA_H
 #define PGKEEL_HA_H
