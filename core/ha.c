@@ -1098,3 +1098,68 @@ void pgkeel_ha_on_shutdown(const struct pgkeel_ha_facts *f, bool demote, int64_t
 	}
 	ha_finish(&h, msg, false);
 }
+
+/* ------------------------------------------------------------------------ */
+/* operator requests (§5.3.11) */
+
+void pgkeel_ha_restart_request(const struct pgkeel_ha_facts *f,
+                               const struct pgkeel_ha_scheduled_restart *req,
+                               struct pgkeel_ha_decision *d)
+{
+	struct pgkeel_ha_effect *e;
+	const char *msg;
+	struct ha h;
+
+	decision_reset(d);
+	ha_init(&h, f, d);
+	h.paused = false;
+	h.is_leader = false; /* only the view: no lock bookkeeping for a request */
+	if (h.c != NULL)
+		ha_load_view(&h, h.c);
+	if (!restart_matches(&h, req)) {
+		msg = "restart conditions are not satisfied";
+	} else if (h.task != NULL) {
+		msg = ha_printf(&h, "%s already in progress", h.task);
+	} else {
+		e = ha_task(&h, PGKEEL_HA_FX_RESTART, "restart");
+		h.st.recovering = true;
+		h.st.start_timeout_s =
+		    req->timeout_s >= 0 ? req->timeout_s : h.s->primary_start_timeout;
+		e->timeout_s = h.st.start_timeout_s;
+		e->while_not_sync_standby = h.c != NULL && ha_sync_mode(&h) && !ha_has_lock(&h);
+		msg = "restart initiated";
+	}
+	ha_finish(&h, msg, false);
+}
+
+void pgkeel_ha_reinitialize_request(const struct pgkeel_ha_facts *f, bool force,
+                                    struct pgkeel_ha_decision *d)
+{
+	struct pgkeel_ha_effect *e;
+	const char *msg;
+	struct ha h;
+
+	decision_reset(d);
+	ha_init(&h, f, d);
+	h.paused = false;
+	h.is_leader = false; /* only the view: no lock bookkeeping for a request */
+	if (h.c != NULL)
+		ha_load_view(&h, h.c);
+	if (h.c == NULL || h.leader == NULL) {
+		msg = "Cluster has no leader, can not reinitialize";
+	} else if (ha_has_lock(&h)) {
+		msg = "I am the leader, can not reinitialize";
+	} else if (h.task != NULL && !force) {
+		msg = ha_printf(&h, "%s already in progress", h.task);
+	} else {
+		bool from_leader;
+
+		if (h.task != NULL)
+			ha_fx(&h, PGKEEL_HA_FX_CANCEL_TASK)->task = h.task;
+		e = ha_task(&h, PGKEEL_HA_FX_REINITIALIZE, "reinitialize");
+		e->upstream = clone_member(&h, &from_leader);
+		e->standby = ha_is_standby_cluster(&h);
+		msg = "reinitialize started";
+	}
+	ha_finish(&h, msg, false);
+}

@@ -578,6 +578,28 @@ void pgkeel_ha_shutdown(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decisi
 void pgkeel_ha_on_shutdown(const struct pgkeel_ha_facts *f, bool demote, int64_t checkpoint_lsn,
                            int64_t prev_lsn, struct pgkeel_ha_decision *d);
 
+/*
+ * POST /restart without a schedule (§5.3.11): req's role, postgres_version,
+ * restart_pending and timeout_s (schedule is ignored).  Refused: no effect and
+ * Patroni's text ("restart conditions are not satisfied", "<task> already in
+ * progress").  Else RESTART (task "restart", timeout, while_not_sync_standby
+ * for a replica in sync mode), state.recovering and start_timeout_s set, and
+ * "restart initiated".  The caller waits for the task if the client wants it.
+ */
+void pgkeel_ha_restart_request(const struct pgkeel_ha_facts *f,
+                               const struct pgkeel_ha_scheduled_restart *req,
+                               struct pgkeel_ha_decision *d);
+
+/*
+ * POST /reinitialize (§5.3.11) on facts with a fresh cluster: refused without
+ * effects ("Cluster has no leader, can not reinitialize", "I am the leader,
+ * can not reinitialize", "<task> already in progress" unless force, which
+ * cancels the running task first); else REINITIALIZE (task "reinitialize",
+ * the clone source as bootstrap picks it) and "reinitialize started".
+ */
+void pgkeel_ha_reinitialize_request(const struct pgkeel_ha_facts *f, bool force,
+                                    struct pgkeel_ha_decision *d);
+
 /* ---- helpers for the executors (pure) ---- */
 
 /* Patroni's sysid_valid: at least 10 characters, all digits. */

@@ -1247,7 +1247,7 @@ const struct row ha_rows_cycle[] = {
 	{ "crashed, no leader: single-user crash recovery", s_crash_unlocked, "",
 	  "set_state(crashed) watchdog_disable crash_recovery touch_member", TASK_CRASH, NULL, NULL },
 	{ "stopped replica diverged, re-initialize", s_stopped_reinit, "reload rewind_check(pg-2)",
-	  "watchdog_disable reinitialize touch_member", "reinitializing due to diverged timelines",
+	  "watchdog_disable reinitialize(pg-2) touch_member", "reinitializing due to diverged timelines",
 	  NULL, NULL },
 	{ "stopped in archive recovery, rewind needed: crash recovery first",
 	  s_stopped_rewind_archive, "reload rewind_check(pg-2)",

@@ -39,6 +39,11 @@
 	"watchdog_keepalive ensure_checkpoint set_ssn(user) clear_scheduled_restart sync_slots " \
 	"failsafe_active(off) touch_member"
 
+S(s_leader_only)
+{
+	as_leader(w);
+}
+
 S(s_update_fails)
 {
 	as_leader(w);
@@ -427,6 +432,60 @@ static void ck_no_wake(struct run *r)
 	assert_false(run_plan(r)->state.recovering);
 }
 
+/* ---- §5.3.11 operator requests ---- */
+
+static void restart_req(struct world *w)
+{
+	w->have_sr = true;
+	w->sr.timeout_s = -1;
+}
+
+S(s_rest_restart)
+{
+	restart_req(w);
+}
+
+S(s_rest_restart_leader)
+{
+	as_leader(w);
+	restart_req(w);
+	w->s.synchronous_mode = true;
+	w->sr.timeout_s = 30;
+}
+
+S(s_rest_restart_sync_replica)
+{
+	restart_req(w);
+	w->s.synchronous_mode = true;
+}
+
+S(s_rest_restart_role)
+{
+	restart_req(w);
+	w->sr.role = "master";
+}
+
+S(s_rest_restart_busy)
+{
+	restart_req(w);
+	w->task = "bootstrap from leader 'pg-2'";
+}
+
+S(s_rest_reinit_no_leader)
+{
+	w->c.leader = NULL;
+}
+
+S(s_rest_reinit_busy)
+{
+	w->task = "restart";
+}
+
+S(s_rest_reinit_clonefrom)
+{
+	find_m(&w->c, "pg-3")->tags = "{\"clonefrom\":true}";
+}
+
 /* ---- manual failover / switchover on the leader ---- */
 
 S(s_switchover)
@@ -683,7 +742,7 @@ const struct row ha_rows_leader[] = {
 	  "handle_parameter_change follow(pg-2,replica) touch_member", FOLLOWING, ck_still_check,
 	  NULL },
 	{ "diverged without pg_rewind: re-initialize", s_rewind_reinit, "rewind_check(pg-2)",
-	  "reinitialize touch_member", "reinitializing due to diverged timelines", NULL, NULL },
+	  "reinitialize(pg-2) touch_member", "reinitializing due to diverged timelines", NULL, NULL },
 	{ "diverged, neither rewind nor re-initialize allowed", s_rewind_not_allowed,
 	  "rewind_check(pg-2)", FOLLOW_FX, FOLLOWING, ck_need, NULL },
 	{ "the leader has no member key", s_leader_without_member, "",
@@ -733,6 +792,31 @@ const struct row ha_rows_leader[] = {
 	  "watchdog_disable watchdog_keepalive ensure_checkpoint set_ssn(user) sync_slots "
 	  "failsafe_active(off) touch_member",
 	  "PAUSE: " LEADING, NULL, NULL },
+
+	/* §5.3.11 */
+	{ "POST /restart on a replica", s_rest_restart, "", "restart(300)", "restart initiated",
+	  NULL, restart_entry },
+	{ "POST /restart on the sync leader with a timeout", s_rest_restart_leader, "",
+	  "restart(30)", "restart initiated", NULL, restart_entry },
+	{ "POST /restart on a sync replica leaves the sync set first", s_rest_restart_sync_replica,
+	  "", "restart(300,nosync)", "restart initiated", NULL, restart_entry },
+	{ "POST /restart for role master on a replica", s_rest_restart_role, "", "",
+	  "restart conditions are not satisfied", NULL, restart_entry },
+	{ "POST /restart while a task runs", s_rest_restart_busy, "", "",
+	  "bootstrap from leader 'pg-2' already in progress", NULL, restart_entry },
+	{ "POST /reinitialize on a replica", NULL, "", "reinitialize(pg-2)", "reinitialize started",
+	  NULL, reinit_entry },
+	{ "POST /reinitialize from a clonefrom replica", s_rest_reinit_clonefrom, "",
+	  "reinitialize(pg-3)", "reinitialize started", NULL, reinit_entry },
+	{ "POST /reinitialize without a leader", s_rest_reinit_no_leader, "", "",
+	  "Cluster has no leader, can not reinitialize", NULL, reinit_entry },
+	{ "POST /reinitialize on the leader", s_leader_only, "", "",
+	  "I am the leader, can not reinitialize", NULL, reinit_entry },
+	{ "POST /reinitialize while a task runs", s_rest_reinit_busy, "", "",
+	  "restart already in progress", NULL, reinit_entry },
+	{ "POST /reinitialize with force cancels the task", s_rest_reinit_busy, "",
+	  "cancel_task(restart) reinitialize(pg-2)", "reinitialize started", NULL,
+	  reinit_force_entry },
 
 	/* §5.6 */
 	{ "switchover: demote gracefully", s_switchover, "update(status) probe(pg-2,pg-3)", DEMOTE_FX,

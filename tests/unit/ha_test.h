@@ -119,6 +119,10 @@ const struct pgkeel_ha_plan *run_plan(const struct run *r);
 void shutdown_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d);
 void on_shutdown_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d);
 void on_demote_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d);
+/* POST /restart with the world's scheduled restart as the request; POST /reinitialize */
+void restart_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d);
+void reinit_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d);
+void reinit_force_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d);
 
 /* the tables */
 extern const struct row ha_rows_cycle[];

@@ -309,6 +309,7 @@ static void render_effect(struct sbuf *b, const struct pgkeel_ha_effect *e)
 		    pgkeel_ha_role_name(e->role));
 		break;
 	case PGKEEL_HA_FX_REWIND:
+	case PGKEEL_HA_FX_REINITIALIZE:
 	case PGKEEL_HA_FX_CLONE:
 		put(b, "%s(%s%s)", n, up_str(&e->upstream, ub, sizeof(ub)), e->standby ? ",standby" : "");
 		break;
@@ -625,6 +626,21 @@ const struct pgkeel_ha_plan *run_plan(const struct run *r)
 void on_shutdown_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d)
 {
 	pgkeel_ha_on_shutdown(f, false, 67108904, 67108864, d);
+}
+
+void restart_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d)
+{
+	pgkeel_ha_restart_request(f, f->scheduled_restart, d);
+}
+
+void reinit_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d)
+{
+	pgkeel_ha_reinitialize_request(f, false, d);
+}
+
+void reinit_force_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d)
+{
+	pgkeel_ha_reinitialize_request(f, true, d);
 }
 
 void on_demote_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d)
