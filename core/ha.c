@@ -589,6 +589,18 @@ static bool restart_matches(struct ha *h, const struct pgkeel_ha_scheduled_resta
 	return reason == NULL;
 }
 
+/* restart(): the task, with the start timeout; a sync replica leaves the sync set first */
+static const char *start_restart(struct ha *h, const struct pgkeel_ha_scheduled_restart *req)
+{
+	struct pgkeel_ha_effect *e = ha_task(h, PGKEEL_HA_FX_RESTART, "restart");
+
+	h->st.recovering = true;
+	h->st.start_timeout_s = req->timeout_s >= 0 ? req->timeout_s : h->s->primary_start_timeout;
+	e->timeout_s = h->st.start_timeout_s;
+	e->while_not_sync_standby = h->c != NULL && ha_sync_mode(h) && !ha_has_lock(h);
+	return "restart initiated";
+}
+
 static const char *evaluate_scheduled_restart(struct ha *h)
 {
 	const struct pgkeel_ha_scheduled_restart *sr = h->f->scheduled_restart;
@@ -610,18 +622,10 @@ static const char *evaluate_scheduled_restart(struct ha *h)
 			ha_fx(h, PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART);
 		return NULL;
 	}
-	if (!restart_matches(h, sr)) {
+	if (!restart_matches(h, sr))
 		ha_note(h, true, "Scheduled restart: restart conditions are not satisfied");
-	} else {
-		struct pgkeel_ha_effect *e = ha_task(h, PGKEEL_HA_FX_RESTART, "restart");
-
-		h->st.recovering = true;
-		h->st.start_timeout_s =
-		    sr->timeout_s >= 0 ? sr->timeout_s : h->s->primary_start_timeout;
-		e->timeout_s = h->st.start_timeout_s;
-		e->while_not_sync_standby = ha_sync_mode(h) && !ha_has_lock(h);
-		ret = "restart initiated";
-	}
+	else
+		ret = start_restart(h, sr);
 	ha_fx(h, PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART);
 	return ret;
 }
@@ -1102,33 +1106,32 @@ void pgkeel_ha_on_shutdown(const struct pgkeel_ha_facts *f, bool demote, int64_t
 /* ------------------------------------------------------------------------ */
 /* operator requests (§5.3.11) */
 
+/* A request's decision: the cluster view only (no lock bookkeeping), no pause prefix. */
+static void request_init(struct ha *h, const struct pgkeel_ha_facts *f,
+                         struct pgkeel_ha_decision *d)
+{
+	decision_reset(d);
+	ha_init(h, f, d);
+	h->paused = false;
+	h->is_leader = false;
+	if (h->c != NULL)
+		ha_load_view(h, h->c);
+}
+
 void pgkeel_ha_restart_request(const struct pgkeel_ha_facts *f,
                                const struct pgkeel_ha_scheduled_restart *req,
                                struct pgkeel_ha_decision *d)
 {
-	struct pgkeel_ha_effect *e;
 	const char *msg;
 	struct ha h;
 
-	decision_reset(d);
-	ha_init(&h, f, d);
-	h.paused = false;
-	h.is_leader = false; /* only the view: no lock bookkeeping for a request */
-	if (h.c != NULL)
-		ha_load_view(&h, h.c);
-	if (!restart_matches(&h, req)) {
+	request_init(&h, f, d);
+	if (!restart_matches(&h, req))
 		msg = "restart conditions are not satisfied";
-	} else if (h.task != NULL) {
+	else if (h.task != NULL)
 		msg = ha_printf(&h, "%s already in progress", h.task);
-	} else {
-		e = ha_task(&h, PGKEEL_HA_FX_RESTART, "restart");
-		h.st.recovering = true;
-		h.st.start_timeout_s =
-		    req->timeout_s >= 0 ? req->timeout_s : h.s->primary_start_timeout;
-		e->timeout_s = h.st.start_timeout_s;
-		e->while_not_sync_standby = h.c != NULL && ha_sync_mode(&h) && !ha_has_lock(&h);
-		msg = "restart initiated";
-	}
+	else
+		msg = start_restart(&h, req);
 	ha_finish(&h, msg, false);
 }
 
@@ -1139,12 +1142,7 @@ void pgkeel_ha_reinitialize_request(const struct pgkeel_ha_facts *f, bool force,
 	const char *msg;
 	struct ha h;
 
-	decision_reset(d);
-	ha_init(&h, f, d);
-	h.paused = false;
-	h.is_leader = false; /* only the view: no lock bookkeeping for a request */
-	if (h.c != NULL)
-		ha_load_view(&h, h.c);
+	request_init(&h, f, d);
 	if (h.c == NULL || h.leader == NULL) {
 		msg = "Cluster has no leader, can not reinitialize";
 	} else if (ha_has_lock(&h)) {
