@@ -136,7 +136,7 @@ static const char *follow(struct ha *h, const char *demote_reason, const char *f
 	if (!h->paused)
 		ha_fx(h, PGKEEL_HA_FX_HANDLE_PARAMETER_CHANGE);
 	role = u.kind == PGKEEL_HA_UP_REMOTE && ha_has_lock(h) ? PGKEEL_HA_ROLE_STANDBY_LEADER
-	                                                      : PGKEEL_HA_ROLE_REPLICA;
+	                                                       : PGKEEL_HA_ROLE_REPLICA;
 	if (ha_is_standby_cluster(h) && role == PGKEEL_HA_ROLE_REPLICA && !ha_up_has_conn(h, &u))
 		return "continue following the old known standby leader";
 	e = ha_fx(h, PGKEEL_HA_FX_FOLLOW);
@@ -155,10 +155,10 @@ static bool controldata_in(const struct ha *h, const char *const *states)
 
 static const char *recover(struct ha *h)
 {
-	static const char *const was_primary[] = { "in production", "in crash recovery",
-		                                   "shutting down", "shut down", NULL };
-	static const char *const unclean[] = { "in production", "shutting down",
-		                               "in crash recovery", NULL };
+	static const char *const was_primary[] = {"in production", "in crash recovery",
+	                                          "shutting down", "shut down", NULL};
+	static const char *const unclean[] = {"in production", "shutting down", "in crash recovery",
+	                                      NULL};
 	const struct pgkeel_ha_settings *s = h->s;
 	struct pgkeel_ha_upstream u = ha_up_none();
 	enum pgkeel_ha_role role = PGKEEL_HA_ROLE_REPLICA;
@@ -198,8 +198,9 @@ static const char *recover(struct ha *h)
 	ha_fx(h, PGKEEL_HA_FX_WATCHDOG_DISABLE);
 	if (controldata_in(h, unclean)) {
 		if (h->pg->backup_label) {
-			ha_note(h, false, "Skipping single-user crash recovery because backup_label "
-			                  "exists; PostgreSQL will handle it during normal startup");
+			ha_note(h, false,
+			        "Skipping single-user crash recovery because backup_label "
+			        "exists; PostgreSQL will handle it during normal startup");
 		} else {
 			msg = handle_crash_recovery(h);
 			if (msg != NULL)
@@ -223,7 +224,8 @@ static const char *recover(struct ha *h)
 			role = PGKEEL_HA_ROLE_STANDBY_LEADER;
 			u = ha_node_to_follow(h);
 		} else if (ha_is_standby_cluster(h) && h->leader == NULL) {
-			msg = "trying to follow a remote member because standby cluster is unhealthy";
+			msg =
+			    "trying to follow a remote member because standby cluster is unhealthy";
 			u = ha_up_remote();
 		} else {
 			msg = "starting as a secondary";
@@ -305,7 +307,8 @@ static const char *bootstrap(struct ha *h)
 		e->standby = standby;
 		return "trying to bootstrap (without leader)";
 	}
-	return standby ? "waiting for standby_leader to bootstrap" : "waiting for leader to bootstrap";
+	return standby ? "waiting for standby_leader to bootstrap"
+	               : "waiting for leader to bootstrap";
 }
 
 static const char *cancel_initialization(struct ha *h)
@@ -344,7 +347,7 @@ static const char *post_bootstrap(struct ha *h)
 	ha_fx(h, PGKEEL_HA_FX_SET_LEADER_VALID)->on = true;
 	h->is_leader = true;
 	if (ha_sync_mode(h)) {
-		static const char *const star[] = { "*" };
+		static const char *const star[] = {"*"};
 
 		ha_set_ssn(h, star, h->s->synchronous_mode_strict ? 1 : 0);
 	}
@@ -378,8 +381,9 @@ static const char *enforce_primary_role(struct ha *h, const char *message,
 			return "Not promoting self because watchdog could not be activated";
 		}
 		if (h->st.task_result == PGKEEL_HA_TASK_FALSE) {
-			ha_note(h, true, "Releasing the leader key voluntarily because the "
-			                 "pre-promote script failed");
+			ha_note(h, true,
+			        "Releasing the leader key voluntarily because the "
+			        "pre-promote script failed");
 			h->st.released_key_ms = h->f->now_ms;
 			ha_delete_leader(h, -1, true);
 			h->st.task_result = PGKEEL_HA_TASK_NONE;
@@ -434,29 +438,36 @@ static const char *process_unhealthy_cluster(struct ha *h)
 			if (ha_failover_set(h)) {
 				fo = h->c->failover;
 				if (h->paused && fo->leader != NULL && fo->candidate != NULL) {
-					struct pgkeel_ha_effect *e = ha_fx(h, PGKEEL_HA_FX_SET_FAILOVER);
+					struct pgkeel_ha_effect *e =
+					    ha_fx(h, PGKEEL_HA_FX_SET_FAILOVER);
 
-					ha_note(h, false, "Updating failover key after acquiring leader lock...");
+					ha_note(
+					    h, false,
+					    "Updating failover key after acquiring leader lock...");
 					e->fo_candidate = fo->candidate;
 					e->fo_scheduled_at = fo->scheduled_at;
 					e->version = fo->version;
 				} else {
-					ha_note(h, false, "Cleaning up failover key after acquiring leader "
-					                  "lock...");
+					ha_note(h, false,
+					        "Cleaning up failover key after acquiring leader "
+					        "lock...");
 					set_failover_clear(h, NULL);
 				}
 			}
 			if (!ha_reload(h, 0))
 				return NULL;
 			if (ha_is_standby_cluster(h))
-				return follow(h, "cannot be a real primary in standby cluster",
-				              "promoted self to a standby leader by acquiring session lock",
-				              true, 0);
-			return enforce_primary_role(h, "acquired session lock as a leader",
-			                            "promoted self to leader by acquiring session lock");
+				return follow(
+				    h, "cannot be a real primary in standby cluster",
+				    "promoted self to a standby leader by acquiring session lock",
+				    true, 0);
+			return enforce_primary_role(
+			    h, "acquired session lock as a leader",
+			    "promoted self to leader by acquiring session lock");
 		}
 		return follow(h, "demoted self after trying and failing to obtain lock",
-		              "following new leader after trying and failing to obtain lock", true, 0);
+		              "following new leader after trying and failing to obtain lock", true,
+		              0);
 	}
 	fo = ha_failover_set(h) ? h->c->failover : NULL;
 	if ((fo != NULL && fo->candidate != NULL) || (h->s->nofailover && !h->paused)) {
@@ -485,7 +496,8 @@ static const char *process_healthy_cluster(struct ha *h)
 				return "waiting to become primary after promote...";
 			if (!ha_is_standby_cluster(h)) {
 				ha_delete_leader(h, -1, false);
-				return "removed leader lock because postgres is not running as primary";
+				return "removed leader lock because postgres is not running as "
+				       "primary";
 			}
 		}
 		o = ha_update_lock(h, true);
@@ -500,10 +512,13 @@ static const char *process_healthy_cluster(struct ha *h)
 			if (ha_is_standby_cluster(h)) {
 				msg = h->role == PGKEEL_HA_ROLE_STANDBY_LEADER
 				          ? ha_printf(h,
-				                      "no action. I am (%s), the standby leader with the lock",
+				                      "no action. I am (%s), the standby leader "
+				                      "with the lock",
 				                      me)
-				          : "promoted self to a standby leader because i had the session lock";
-				return follow(h, "cannot be a real primary in standby cluster", msg, true, 0);
+				          : "promoted self to a standby leader because i had the "
+				            "session lock";
+				return follow(h, "cannot be a real primary in standby cluster", msg,
+				              true, 0);
 			}
 			return enforce_primary_role(
 			    h, ha_printf(h, "no action. I am (%s), the leader with the lock", me),
@@ -512,7 +527,8 @@ static const char *process_healthy_cluster(struct ha *h)
 		ha_note(h, true, "failed to update leader lock");
 		if (h->is_primary) {
 			if (h->paused)
-				return "continue to run as primary after failing to update leader lock in "
+				return "continue to run as primary after failing to update leader "
+				       "lock in "
 				       "DCS";
 			ha_demote(h, PGKEEL_DEMOTE_IMMEDIATE_NOLOCK, NULL);
 			return "demoted self because failed to update leader lock in DCS";
@@ -520,12 +536,13 @@ static const char *process_healthy_cluster(struct ha *h)
 		return "not promoting because failed to update leader lock in DCS";
 	}
 	if (ha_is_standby_cluster(h))
-		return follow(h, "cannot be a real primary in a standby cluster",
-		              ha_printf(h,
-		                        "no action. I am (%s), a secondary, and following a standby "
-		                        "leader (%s)",
-		                        me, h->leader),
-		              false, 0);
+		return follow(
+		    h, "cannot be a real primary in a standby cluster",
+		    ha_printf(h,
+		              "no action. I am (%s), a secondary, and following a standby "
+		              "leader (%s)",
+		              me, h->leader),
+		    false, 0);
 	return follow(h, "demoting self because I do not have the lock and I was a leader",
 	              ha_printf(h, "no action. I am (%s), a secondary, and following a leader (%s)",
 	                        me, h->leader),
@@ -535,8 +552,7 @@ static const char *process_healthy_cluster(struct ha *h)
 /* ------------------------------------------------------------------------ */
 /* scheduled actions */
 
-bool ha_scheduled_due(struct ha *h, const char *action, const char *scheduled_at,
-                      bool *cleanup)
+bool ha_scheduled_due(struct ha *h, const char *action, const char *scheduled_at, bool *cleanup)
 {
 	int64_t t, delta, loop_wait_ms = h->s->loop_wait * 1000;
 
@@ -642,7 +658,8 @@ static const char *handle_long_action(struct ha *h)
 
 		HA_CHECK(h);
 		if (o == PGKEEL_HA_OK) {
-			if (strcmp(t, TASK_CRASH_RECOVERY) == 0 && h->st.crash_recovery_started_ms > 0 &&
+			if (strcmp(t, TASK_CRASH_RECOVERY) == 0 &&
+			    h->st.crash_recovery_started_ms > 0 &&
 			    h->s->primary_start_timeout * 1000 -
 			            (h->f->now_ms - h->st.crash_recovery_started_ms) <=
 			        0) {
@@ -650,12 +667,14 @@ static const char *handle_long_action(struct ha *h)
 
 				HA_CHECK(h);
 				if (possible) {
-					ha_note(h, false, "Demoting self because crash recovery is taking "
-					                  "too long");
+					ha_note(h, false,
+					        "Demoting self because crash recovery is taking "
+					        "too long");
 					ha_fx(h, PGKEEL_HA_FX_CANCEL_TASK)->task = t;
 					h->task = NULL;
 					ha_demote(h, PGKEEL_DEMOTE_IMMEDIATE, NULL);
-					return "terminated crash recovery because of startup timeout";
+					return "terminated crash recovery because of startup "
+					       "timeout";
 				}
 			}
 			return ha_printf(h, "updated leader lock during %s", t);
@@ -668,7 +687,8 @@ static const char *handle_long_action(struct ha *h)
 		}
 		if (h->role == PGKEEL_HA_ROLE_MASTER) {
 			ha_note(h, false, "Demoting primary during %s", t);
-			if (strcmp(t, "restart") == 0 || strcmp(t, "starting primary after failure") == 0)
+			if (strcmp(t, "restart") == 0 ||
+			    strcmp(t, "starting primary after failure") == 0)
 				ha_fx(h, PGKEEL_HA_FX_CANCEL_TASK)->task = t;
 			ha_demote(h, PGKEEL_DEMOTE_IMMEDIATE_NOLOCK, NULL);
 			return ha_printf(h, "lost leader lock during %s", t);
@@ -689,7 +709,8 @@ static const char *handle_starting_instance(struct ha *h)
 	if (h->pg_state != PGKEEL_PGCTL_STARTING || h->paused) {
 		h->st.start_timeout_s = -1;
 		if (h->paused)
-			ha_set_state(h, h->pg->running ? PGKEEL_PGCTL_RUNNING : PGKEEL_PGCTL_STOPPED);
+			ha_set_state(h,
+			             h->pg->running ? PGKEEL_PGCTL_RUNNING : PGKEEL_PGCTL_STOPPED);
 		return NULL;
 	}
 	if (!ha_has_lock(h)) {
@@ -710,11 +731,13 @@ static const char *handle_starting_instance(struct ha *h)
 
 		HA_CHECK(h);
 		if (possible) {
-			ha_note(h, false, "Demoting self because primary startup is taking too long");
+			ha_note(h, false,
+			        "Demoting self because primary startup is taking too long");
 			ha_demote(h, PGKEEL_DEMOTE_IMMEDIATE, NULL);
 			return "stopped PostgreSQL because of startup timeout";
 		}
-		return "primary start has timed out, but continuing to wait because failover is not "
+		return "primary start has timed out, but continuing to wait because failover is "
+		       "not "
 		       "possible";
 	}
 	msg = ha_manual_failover_from_leader(h);
@@ -811,12 +834,14 @@ static const char *run_cycle(struct ha *h)
 		ha_fx(h, PGKEEL_HA_FX_WATCHDOG_DISABLE);
 		if (ha_has_lock(h)) {
 			ha_delete_leader(h, -1, true);
-			return ha_printf(h, "released leader key voluntarily as data dir %s and "
-			                    "currently leader",
+			return ha_printf(h,
+			                 "released leader key voluntarily as data dir %s and "
+			                 "currently leader",
 			                 pg->data_dir_error != NULL ? "not accessible" : "empty");
 		}
 		if (pg->data_dir_error != NULL)
-			return ha_printf(h, "data directory is not accessible: %s", pg->data_dir_error);
+			return ha_printf(h, "data directory is not accessible: %s",
+			                 pg->data_dir_error);
 		if (h->paused)
 			return "running with empty data directory";
 		return bootstrap(h);
@@ -828,18 +853,22 @@ static const char *run_cycle(struct ha *h)
 		if (strcmp(h->c->initialize, pg->sysid) != 0) {
 			if (h->paused) {
 				ha_note(h, true,
-				        "system ID has changed while in paused mode. Patroni will exit when "
+				        "system ID has changed while in paused mode. Patroni will "
+				        "exit when "
 				        "resuming unless system ID is reset: %s != %s",
 				        h->c->initialize, pg->sysid);
 				if (ha_has_lock(h)) {
 					ha_delete_leader(h, -1, true);
-					return "released leader key voluntarily due to the system ID mismatch";
+					return "released leader key voluntarily due to the system "
+					       "ID mismatch";
 				}
 			} else {
-				return ha_fatal(h, ha_printf(h,
-				                          "system ID mismatch, node %s belongs to a different "
-				                          "cluster: %s != %s",
-				                          s->name, h->c->initialize, pg->sysid));
+				return ha_fatal(
+				    h,
+				    ha_printf(h,
+				              "system ID mismatch, node %s belongs to a different "
+				              "cluster: %s != %s",
+				              s->name, h->c->initialize, pg->sysid));
 			}
 		}
 	} else if (h->leader == NULL && !h->paused && !pg->cb_called) {
@@ -847,9 +876,11 @@ static const char *run_cycle(struct ha *h)
 
 		if (pg->running && !h->is_primary) {
 			h->st.join_aborted = true;
-			ha_note(h, true, "Please first start Patroni on the node running as primary");
-			return ha_fatal(h, "No initialize key in DCS and PostgreSQL is running as replica, "
-			                "aborting start");
+			ha_note(h, true,
+			        "Please first start Patroni on the node running as primary");
+			return ha_fatal(
+			    h, "No initialize key in DCS and PostgreSQL is running as replica, "
+			       "aborting start");
 		}
 		e = ha_fx(h, PGKEEL_HA_FX_INITIALIZE);
 		e->create_new = h->c->initialize == NULL;
@@ -935,12 +966,14 @@ static const char *handle_dcs_error(struct ha *h)
 				ha_fx(h, PGKEEL_HA_FX_FAILSAFE_ACTIVE)->on = true;
 				ha_fx(h, PGKEEL_HA_FX_WATCHDOG_KEEPALIVE);
 				ha_fx(h, PGKEEL_HA_FX_SYNC_SLOTS)->dcs_failed = true;
-				return "continue to run as a leader because failsafe mode is enabled and all "
+				return "continue to run as a leader because failsafe mode is "
+				       "enabled and all "
 				       "members are accessible";
 			}
 			HA_CHECK(h);
 			ha_fx(h, PGKEEL_HA_FX_FAILSAFE_ACTIVE)->on = false;
-			ha_note(h, false, "demoting self because DCS is not accessible and I was a leader");
+			ha_note(h, false,
+			        "demoting self because DCS is not accessible and I was a leader");
 			ha_demote(h, PGKEEL_DEMOTE_OFFLINE, NULL);
 			return "demoted self because DCS is not accessible and I was a leader";
 		}
@@ -1037,7 +1070,6 @@ void pgkeel_ha_decide(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision
 	ha_finish(&h, msg, false);
 }
 
-
 /* ------------------------------------------------------------------------ */
 /* shutdown (§5.10) and the on-shutdown release (§5.7) */
 
@@ -1059,8 +1091,8 @@ void pgkeel_ha_shutdown(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decisi
 		e->stop_mode = PGKEEL_PGCTL_FAST;
 		if (h.s->primary_stop_timeout > 0 && h.c != NULL && ha_sync_mode(&h))
 			e->timeout_s = h.s->primary_stop_timeout;
-		e->while_not_sync_standby = !h.is_leader && h.c != NULL && ha_sync_mode(&h) &&
-		                            !h.s->nosync;
+		e->while_not_sync_standby =
+		    !h.is_leader && h.c != NULL && ha_sync_mode(&h) && !h.s->nosync;
 		msg = "shutting down";
 	}
 	/* keep the message text Patroni logs; the plan's message is informational */

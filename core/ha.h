@@ -36,9 +36,10 @@
  * asked again at a later point, as Patroni reloads twice after winning the
  * race in a standby cluster), so a cycle is at most PGKEEL_HA_MAX_CALLS calls
  * (every request kind has a fixed budget, listed with the kinds below); a
- * loop that reaches the limit has a bug and ends the cycle without effects.  Pointers in a request or a plan point into the
- * facts (cluster snapshots, settings) or into the decision itself: valid
- * until the next pgkeel_ha_decide() or pgkeel_ha_decision_clear().
+ * loop that reaches the limit has a bug and ends the cycle without effects.
+ * Pointers in a request or a plan point into the facts (cluster snapshots,
+ * settings) or into the decision itself: valid until the next
+ * pgkeel_ha_decide() or pgkeel_ha_decision_clear().
  *
  * Example: a replica of a cluster whose leader key just expired.
  *	call 1 -> PGKEEL_HA_REQ_PROBE {pg-1 http://10.0.0.1:8008/patroni,
@@ -148,32 +149,32 @@ enum pgkeel_ha_rewind_state {
 enum pgkeel_ha_outcome {
 	PGKEEL_HA_PENDING = 0, /* not asked / not answered yet */
 	PGKEEL_HA_OK,
-	PGKEEL_HA_FAIL,        /* a logical failure: CAS lost, key exists, lock held (CONFLICT) */
-	PGKEEL_HA_ERROR,       /* the DCS is unreachable (UNAVAILABLE): §5.9 takes over */
+	PGKEEL_HA_FAIL,  /* a logical failure: CAS lost, key exists, lock held (CONFLICT) */
+	PGKEEL_HA_ERROR, /* the DCS is unreachable (UNAVAILABLE): §5.9 takes over */
 };
 
 /* Patroni's CriticalTask result shared by bootstrap, post_bootstrap and promote. */
 enum pgkeel_ha_task_result {
 	PGKEEL_HA_TASK_NONE = 0, /* reset, not completed */
-	PGKEEL_HA_TASK_TRUE,     /* post_bootstrap (or the standby clone) done; pre_promote passed */
-	PGKEEL_HA_TASK_FALSE,    /* post_bootstrap failed; pre_promote failed */
+	PGKEEL_HA_TASK_TRUE,  /* post_bootstrap (or the standby clone) done; pre_promote passed */
+	PGKEEL_HA_TASK_FALSE, /* post_bootstrap failed; pre_promote failed */
 };
 
 /* ---- the loop's memory across cycles (in: facts->state; out: plan.state) ---- */
 
 struct pgkeel_ha_state {
 	enum pgkeel_ha_rewind_state rewind;
-	bool recovering;       /* a start/restart was issued: check it next cycle (row 8) */
-	bool bootstrapping;    /* this node won the initialize race */
+	bool recovering;    /* a start/restart was issued: check it next cycle (row 8) */
+	bool bootstrapping; /* this node won the initialize race */
 	bool was_paused;
-	bool join_aborted;     /* refused to join: shutdown leaves PostgreSQL alone */
+	bool join_aborted; /* refused to join: shutdown leaves PostgreSQL alone */
 	enum pgkeel_ha_task_result task_result;
 	int64_t crash_recovery_started_ms; /* monotonic; 0: not in this start */
 	int64_t start_timeout_s;           /* Patroni's _start_timeout; -1: none */
 	int64_t released_key_ms;           /* pre_promote failure: released at (monotonic); 0 */
 	/* SyncHandler memory (§6.2): the SSN value last seen, the primary's LSN when it
 	 * changed, the standbys seen catching up with that mark. */
-	char *sync_ssn;        /* NULL: never seen */
+	char *sync_ssn; /* NULL: never seen */
 	int64_t sync_mark;
 	char **sync_ready;
 	size_t n_sync_ready;
@@ -193,12 +194,12 @@ struct pgkeel_ha_settings {
 	int64_t maximum_lag_on_syncnode;
 	int64_t max_timelines_history;
 	bool check_timeline;
-	bool synchronous_mode;        /* Patroni's parse_bool ("quorum" is not on in 3.0.2) */
+	bool synchronous_mode; /* Patroni's parse_bool ("quorum" is not on in 3.0.2) */
 	bool synchronous_mode_strict;
 	int64_t synchronous_node_count;
 	bool failsafe_mode;
 	bool pause;
-	bool standby_cluster;         /* standby_cluster has a truthy host, port or restore_command */
+	bool standby_cluster; /* standby_cluster has a truthy host, port or restore_command */
 	bool standby_cluster_has_conn; /* ... a truthy host or port (the remote has a conn_url) */
 	int64_t primary_start_timeout; /* master_start_timeout as the alias */
 	int64_t primary_stop_timeout;
@@ -208,7 +209,7 @@ struct pgkeel_ha_settings {
 	bool nofailover;
 	bool nosync;
 	const char *replicatefrom;
-	bool has_bootstrap_section;   /* the local file has `bootstrap:` */
+	bool has_bootstrap_section; /* the local file has `bootstrap:` */
 	/* a create_replica_method other than basebackup has no_leader/no_master */
 	bool clone_without_leader;
 	bool standby_clone_without_leader; /* the same for standby_cluster.create_replica_methods */
@@ -223,28 +224,28 @@ void pgkeel_ha_settings_from_config(const struct pgkeel_config *cfg, struct pgke
 /* ---- facts about the local PostgreSQL ---- */
 
 struct pgkeel_ha_pg {
-	bool data_dir_empty;          /* Patroni's data_directory_empty() */
-	const char *data_dir_error;   /* non-NULL: not accessible (the OSError text) */
-	const char *sysid;            /* pg_controldata's system identifier; NULL: unknown */
-	bool running;                 /* the postmaster is alive (is_running) */
+	bool data_dir_empty;           /* Patroni's data_directory_empty() */
+	const char *data_dir_error;    /* non-NULL: not accessible (the OSError text) */
+	const char *sysid;             /* pg_controldata's system identifier; NULL: unknown */
+	bool running;                  /* the postmaster is alive (is_running) */
 	enum pgkeel_pgctl_state state; /* Patroni's state (pg_ctl.h names) */
-	int64_t state_since_ms;       /* monotonic time of the last state change */
-	bool is_primary;              /* running and not in recovery (Patroni's is_leader(),
-	                                 the cached role when the query failed) */
-	bool query_failed;            /* the status query failed this cycle */
-	enum pgkeel_ha_role role;     /* the manager's role */
-	bool cb_called;               /* a callback fired since pgkeel started */
-	int64_t timeline;             /* primary: its timeline; replica: the replication
-	                                 timeline (IDENTIFY_SYSTEM); 0: unknown */
-	int64_t wal_position;         /* primary: current LSN; replica: max(received, replayed) */
+	int64_t state_since_ms;        /* monotonic time of the last state change */
+	bool is_primary;               /* running and not in recovery (Patroni's is_leader(),
+	                                  the cached role when the query failed) */
+	bool query_failed;             /* the status query failed this cycle */
+	enum pgkeel_ha_role role;      /* the manager's role */
+	bool cb_called;                /* a callback fired since pgkeel started */
+	int64_t timeline;              /* primary: its timeline; replica: the replication
+	                                  timeline (IDENTIFY_SYSTEM); 0: unknown */
+	int64_t wal_position;          /* primary: current LSN; replica: max(received, replayed) */
 	bool pending_restart;
-	int server_version;           /* server_version_num, 0: unknown */
+	int server_version; /* server_version_num, 0: unknown */
 	const char *postmaster_start_time;
 	const char *controldata_state; /* "Database cluster state" (PostgreSQL stopped) */
-	bool backup_label;            /* restored from a backup: no single-user recovery */
-	bool recovery_conf;           /* recovery is configured in the data directory */
-	bool can_rewind;              /* use_pg_rewind, pg_rewind --help, wal_log_hints/checksums */
-	bool standby_history_next;    /* pg_wal/<leader timeline + 1>.history exists (standby cluster) */
+	bool backup_label;             /* restored from a backup: no single-user recovery */
+	bool recovery_conf;            /* recovery is configured in the data directory */
+	bool can_rewind;           /* use_pg_rewind, pg_rewind --help, wal_log_hints/checksums */
+	bool standby_history_next; /* pg_wal/<leader tl + 1>.history exists (standby cluster) */
 	const char *synchronous_standby_names; /* current value; NULL: "" */
 	const char *synchronous_commit;
 	const struct pgkeel_pg_walsender *walsenders; /* pg_stat_replication rows */
@@ -259,7 +260,7 @@ struct pgkeel_ha_peer {
 	bool in_recovery;
 	int64_t wal_position; /* max(received, replayed) when in recovery, else 0 */
 	int64_t timeline;
-	bool nofailover;      /* tags.nofailover (truthy) in the answer */
+	bool nofailover; /* tags.nofailover (truthy) in the answer */
 	bool watchdog_failed;
 };
 
@@ -277,7 +278,7 @@ struct pgkeel_ha_scheduled_restart {
 	const char *role;                  /* NULL: any */
 	const char *postgres_version;      /* NULL: any */
 	bool restart_pending;
-	int64_t timeout_s;                 /* -1: primary_start_timeout */
+	int64_t timeout_s; /* -1: primary_start_timeout */
 };
 
 /* ---- answers to requests (appended by the loop) ---- */
@@ -295,8 +296,8 @@ enum pgkeel_ha_rewind_check {
 
 struct pgkeel_ha_resample {
 	bool done;
-	const char *ssn;   /* synchronous_standby_names read back */
-	int64_t mark;      /* the primary's LSN right after the reload */
+	const char *ssn; /* synchronous_standby_names read back */
+	int64_t mark;    /* the primary's LSN right after the reload */
 	const struct pgkeel_pg_walsender *walsenders;
 	size_t n_walsenders;
 };
@@ -339,9 +340,9 @@ struct pgkeel_ha_facts {
 	bool watchdog_healthy; /* not required, or required and usable */
 	const char *task;      /* the running async task's name; NULL: none */
 	const struct pgkeel_ha_failsafe_leader *failsafe_leader; /* NULL: none within ttl */
-	bool failsafe_active;  /* Patroni's failsafe_is_active() */
+	bool failsafe_active; /* Patroni's failsafe_is_active() */
 	const struct pgkeel_ha_scheduled_restart *scheduled_restart; /* NULL: none */
-	unsigned int random;   /* picks the clone source among clonefrom members */
+	unsigned int random; /* picks the clone source among clonefrom members */
 	struct pgkeel_ha_answers r;
 };
 
@@ -408,113 +409,113 @@ struct pgkeel_ha_request {
 	enum pgkeel_ha_req kind;
 	struct pgkeel_ha_probe_target *targets; /* PROBE */
 	size_t n_targets;
-	bool with_status;   /* UPDATE_LOCK */
-	bool with_failsafe; /* UPDATE_LOCK */
+	bool with_status;        /* UPDATE_LOCK */
+	bool with_failsafe;      /* UPDATE_LOCK */
 	const char *sync_leader; /* WRITE_SYNC */
 	const char *const *sync_standbys;
 	size_t n_sync_standbys;
 	const char *sync_version;
-	int64_t delay_ms;   /* RELOAD_CLUSTER */
+	int64_t delay_ms;                   /* RELOAD_CLUSTER */
 	struct pgkeel_ha_upstream upstream; /* REWIND_CHECK */
-	const char *ssn;    /* SYNC_RESAMPLE */
+	const char *ssn;                    /* SYNC_RESAMPLE */
 };
 
 /* ---- effects ---- */
 
 enum pgkeel_ha_fx {
-	PGKEEL_HA_FX_TOUCH_MEMBER = 0,   /* write members/<me> from the state after the effects */
-	PGKEEL_HA_FX_INITIALIZE,         /* initialize key := sysid; create_new: create-if-absent */
+	PGKEEL_HA_FX_TOUCH_MEMBER = 0, /* write members/<me> from the state after the effects */
+	PGKEEL_HA_FX_INITIALIZE,       /* initialize key := sysid; create_new: create-if-absent */
 	PGKEEL_HA_FX_CANCEL_INITIALIZATION, /* delete initialize, stop immediate (retry_timeout),
 	                                      move the data directory to <dir>.failed */
-	PGKEEL_HA_FX_SET_CONFIG,         /* config key := local dynamic configuration, no CAS */
-	PGKEEL_HA_FX_TAKE_LEADER,        /* leader key := me, unconditionally */
-	PGKEEL_HA_FX_DELETE_LEADER,      /* delete the leader key if mine; lsn >= 0: last optime */
+	PGKEEL_HA_FX_SET_CONFIG,            /* config key := local dynamic configuration, no CAS */
+	PGKEEL_HA_FX_TAKE_LEADER,           /* leader key := me, unconditionally */
+	PGKEEL_HA_FX_DELETE_LEADER,       /* delete the leader key if mine; lsn >= 0: last optime */
 	PGKEEL_HA_FX_WRITE_LEADER_OPTIME, /* status optime := lsn */
-	PGKEEL_HA_FX_SET_LEADER_VALID,   /* on: valid until now + ttl; off: not the leader */
-	PGKEEL_HA_FX_SET_FAILOVER,       /* failover key := {leader, member, scheduled_at};
-	                                    all NULL: {} ; version NULL: no CAS */
-	PGKEEL_HA_FX_DELETE_SYNC,        /* delete_sync_state(version) */
-	PGKEEL_HA_FX_SET_HISTORY,        /* history key for my timeline (history.h's
-	                                    pgkeel_history_update from pg_wal/<timeline>.history) */
-	PGKEEL_HA_FX_FAILSAFE_ACTIVE,    /* on: failsafe active since now; off: inactive */
+	PGKEEL_HA_FX_SET_LEADER_VALID,    /* on: valid until now + ttl; off: not the leader */
+	PGKEEL_HA_FX_SET_FAILOVER,        /* failover key := {leader, member, scheduled_at};
+	                                     all NULL: {} ; version NULL: no CAS */
+	PGKEEL_HA_FX_DELETE_SYNC,         /* delete_sync_state(version) */
+	PGKEEL_HA_FX_SET_HISTORY,         /* history key for my timeline (history.h's
+	                                     pgkeel_history_update from pg_wal/<timeline>.history) */
+	PGKEEL_HA_FX_FAILSAFE_ACTIVE,     /* on: failsafe active since now; off: inactive */
 	PGKEEL_HA_FX_WATCHDOG_DISABLE,
 	PGKEEL_HA_FX_WATCHDOG_KEEPALIVE,
-	PGKEEL_HA_FX_SET_ROLE,           /* role */
-	PGKEEL_HA_FX_SET_STATE,          /* state ("crashed", "stopped", "running") */
-	PGKEEL_HA_FX_CALLBACK,           /* action ("on_start", "on_role_change"), role */
-	PGKEEL_HA_FX_STOP,               /* stop PostgreSQL: stop_mode, timeout_s (-1: none) */
-	PGKEEL_HA_FX_DEMOTE,             /* demote(demote_mode) (§5.7): stop now (checkpoint,
-	                                    release, rewind check as the mode says), then start
-	                                    as a replica: immediate modes in the background as
-	                                    task "starting after demotion", offline at once;
-	                                    with `task` set (graceful) all of it is that task */
-	PGKEEL_HA_FX_PROMOTE,            /* task "promote": pre_promote (task_result), pg_ctl
-	                                    promote, role promoted, on_role_change */
-	PGKEEL_HA_FX_START,              /* task: start PostgreSQL as role following upstream
-	                                    (master: as primary), timeout_s; sets recovering */
-	PGKEEL_HA_FX_FOLLOW,             /* point recovery at upstream with role: when the recovery
-	                                    configuration changes, restart (task "changing
-	                                    primary_conninfo and restarting") or reload, and set the
-	                                    rewind state to CHECK if rewind/reinit is allowed and it
-	                                    is not NEED; when nothing changes and role is
-	                                    standby_leader but the manager's is not: set it and fire
-	                                    on_role_change */
+	PGKEEL_HA_FX_SET_ROLE,  /* role */
+	PGKEEL_HA_FX_SET_STATE, /* state ("crashed", "stopped", "running") */
+	PGKEEL_HA_FX_CALLBACK,  /* action ("on_start", "on_role_change"), role */
+	PGKEEL_HA_FX_STOP,      /* stop PostgreSQL: stop_mode, timeout_s (-1: none) */
+	PGKEEL_HA_FX_DEMOTE,    /* demote(demote_mode) (§5.7): stop now (checkpoint,
+	                           release, rewind check as the mode says), then start
+	                           as a replica: immediate modes in the background as
+	                           task "starting after demotion", offline at once;
+	                           with `task` set (graceful) all of it is that task */
+	PGKEEL_HA_FX_PROMOTE,   /* task "promote": pre_promote (task_result), pg_ctl
+	                           promote, role promoted, on_role_change */
+	PGKEEL_HA_FX_START,     /* task: start PostgreSQL as role following upstream
+	                           (master: as primary), timeout_s; sets recovering */
+	PGKEEL_HA_FX_FOLLOW,    /* point recovery at upstream with role: when the recovery
+	                           configuration changes, restart (task "changing
+	                           primary_conninfo and restarting") or reload, and set the
+	                           rewind state to CHECK if rewind/reinit is allowed and it
+	                           is not NEED; when nothing changes and role is
+	                           standby_leader but the manager's is not: set it and fire
+	                           on_role_change */
 	PGKEEL_HA_FX_HANDLE_PARAMETER_CHANGE, /* apply pending PostgreSQL parameter changes */
-	PGKEEL_HA_FX_CRASH_RECOVERY,     /* task: single-user crash recovery */
-	PGKEEL_HA_FX_REWIND,             /* task: pg_rewind from upstream (pg_rewind_run.h) */
-	PGKEEL_HA_FX_REINITIALIZE,       /* task: stop immediate, clone again */
-	PGKEEL_HA_FX_BOOTSTRAP,          /* task: initdb/custom bootstrap; standby: clone from the
-	                                    remote, then task_result and role standby_leader */
-	PGKEEL_HA_FX_POST_BOOTSTRAP,     /* task: post_bootstrap; sets task_result */
-	PGKEEL_HA_FX_CLONE,              /* task: create a replica from upstream (NONE: a method
-	                                    without a leader); standby: from the remote member */
-	PGKEEL_HA_FX_RESTART,            /* task "restart", timeout_s; while_not_sync_standby */
-	PGKEEL_HA_FX_CANCEL_TASK,        /* cancel the running task (a starting postmaster killed) */
-	PGKEEL_HA_FX_SET_SSN,            /* synchronous_standby_names := ssn ("": empty; NULL: not
-	                                    managed, the configured postgresql.parameters value);
-	                                    a reload only when the value changes */
-	PGKEEL_HA_FX_FORCE_WAL,          /* DO block: txid_current() with synchronous_commit off */
-	PGKEEL_HA_FX_ENSURE_CHECKPOINT,  /* post-promote CHECKPOINT task; when done: rewind
-	                                    state CHECKPOINT (member data has
-	                                    checkpoint_after_promote:false until then) */
-	PGKEEL_HA_FX_SYNC_SLOTS,         /* sync replication slots (§7.4), dcs_failed: the failsafe
-	                                    view; copy_allowed: missing logical slots may be copied
-	                                    (task "copy_logical_slots", see
-	                                    pgkeel_ha_copy_slots_message).  Skipped when an earlier
-	                                    effect of the plan started a task (FOLLOW's restart) */
+	PGKEEL_HA_FX_CRASH_RECOVERY,          /* task: single-user crash recovery */
+	PGKEEL_HA_FX_REWIND,                  /* task: pg_rewind from upstream (pg_rewind_run.h) */
+	PGKEEL_HA_FX_REINITIALIZE,            /* task: stop immediate, clone again */
+	PGKEEL_HA_FX_BOOTSTRAP,         /* task: initdb/custom bootstrap; standby: clone from the
+	                                   remote, then task_result and role standby_leader */
+	PGKEEL_HA_FX_POST_BOOTSTRAP,    /* task: post_bootstrap; sets task_result */
+	PGKEEL_HA_FX_CLONE,             /* task: create a replica from upstream (NONE: a method
+	                                   without a leader); standby: from the remote member */
+	PGKEEL_HA_FX_RESTART,           /* task "restart", timeout_s; while_not_sync_standby */
+	PGKEEL_HA_FX_CANCEL_TASK,       /* cancel the running task (a starting postmaster killed) */
+	PGKEEL_HA_FX_SET_SSN,           /* synchronous_standby_names := ssn ("": empty; NULL: not
+	                                   managed, the configured postgresql.parameters value);
+	                                   a reload only when the value changes */
+	PGKEEL_HA_FX_FORCE_WAL,         /* DO block: txid_current() with synchronous_commit off */
+	PGKEEL_HA_FX_ENSURE_CHECKPOINT, /* post-promote CHECKPOINT task; when done: rewind
+	                                   state CHECKPOINT (member data has
+	                                   checkpoint_after_promote:false until then) */
+	PGKEEL_HA_FX_SYNC_SLOTS,        /* sync replication slots (§7.4), dcs_failed: the failsafe
+	                                   view; copy_allowed: missing logical slots may be copied
+	                                   (task "copy_logical_slots", see
+	                                   pgkeel_ha_copy_slots_message).  Skipped when an earlier
+	                                   effect of the plan started a task (FOLLOW's restart) */
 	PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART,
-	PGKEEL_HA_FX_SANITY_CHECKS,      /* schedule the PostgreSQL checks after a pause */
-	PGKEEL_HA_FX_FATAL,              /* exit(exit_code) with message, after the effects before */
+	PGKEEL_HA_FX_SANITY_CHECKS, /* schedule the PostgreSQL checks after a pause */
+	PGKEEL_HA_FX_FATAL,         /* exit(exit_code) with message, after the effects before */
 };
 
 const char *pgkeel_ha_fx_name(enum pgkeel_ha_fx k);
 
 struct pgkeel_ha_effect {
 	enum pgkeel_ha_fx kind;
-	const char *task;        /* async effects: the task name Patroni gives it */
-	bool create_new;         /* INITIALIZE */
-	const char *sysid;       /* INITIALIZE */
-	int64_t lsn;             /* DELETE_LEADER, WRITE_LEADER_OPTIME; -1: none */
-	bool on;                 /* SET_LEADER_VALID, FAILSAFE_ACTIVE */
-	const char *fo_leader;   /* SET_FAILOVER */
+	const char *task;      /* async effects: the task name Patroni gives it */
+	bool create_new;       /* INITIALIZE */
+	const char *sysid;     /* INITIALIZE */
+	int64_t lsn;           /* DELETE_LEADER, WRITE_LEADER_OPTIME; -1: none */
+	bool on;               /* SET_LEADER_VALID, FAILSAFE_ACTIVE */
+	const char *fo_leader; /* SET_FAILOVER */
 	const char *fo_candidate;
 	const char *fo_scheduled_at;
-	const char *version;     /* SET_FAILOVER, DELETE_SYNC: CAS token; NULL: none */
-	int64_t timeline;        /* SET_HISTORY */
+	const char *version;      /* SET_FAILOVER, DELETE_SYNC: CAS token; NULL: none */
+	int64_t timeline;         /* SET_HISTORY */
 	enum pgkeel_ha_role role; /* SET_ROLE, CALLBACK, START, FOLLOW */
-	const char *state;       /* SET_STATE */
-	const char *action;      /* CALLBACK */
+	const char *state;        /* SET_STATE */
+	const char *action;       /* CALLBACK */
 	enum pgkeel_pgctl_stop_mode stop_mode; /* STOP */
-	int64_t timeout_s;       /* STOP, START, RESTART; -1: none */
+	int64_t timeout_s;                     /* STOP, START, RESTART; -1: none */
 	enum pgkeel_demote_mode demote_mode;   /* DEMOTE */
 	struct pgkeel_ha_upstream upstream;    /* START, FOLLOW, CLONE, REWIND, REINITIALIZE */
-	bool standby;            /* BOOTSTRAP, CLONE: standby cluster */
-	bool while_not_sync_standby; /* RESTART */
-	const char *ssn;         /* SET_SSN */
-	bool dcs_failed;         /* SYNC_SLOTS */
-	bool copy_allowed;       /* SYNC_SLOTS */
-	int exit_code;           /* FATAL */
-	const char *message;     /* FATAL */
+	bool standby;                          /* BOOTSTRAP, CLONE: standby cluster */
+	bool while_not_sync_standby;           /* RESTART */
+	const char *ssn;                       /* SET_SSN */
+	bool dcs_failed;                       /* SYNC_SLOTS */
+	bool copy_allowed;                     /* SYNC_SLOTS */
+	int exit_code;                         /* FATAL */
+	const char *message;                   /* FATAL */
 };
 
 /* A line Patroni logs while deciding; the loop logs it. */
@@ -526,10 +527,10 @@ struct pgkeel_ha_note {
 struct pgkeel_ha_plan {
 	struct pgkeel_ha_effect *effects;
 	size_t n_effects;
-	const char *message;         /* the cycle's message, "PAUSE: " prefixed while paused */
+	const char *message;          /* the cycle's message, "PAUSE: " prefixed while paused */
 	struct pgkeel_ha_state state; /* the loop's memory for the next cycle */
-	bool dcs_failed;             /* §5.9 was taken: the member key is not touched */
-	int64_t wake_in_ms;          /* >= 0: a scheduled action is due then; -1: none */
+	bool dcs_failed;              /* §5.9 was taken: the member key is not touched */
+	int64_t wake_in_ms;           /* >= 0: a scheduled action is due then; -1: none */
 	struct pgkeel_ha_note *notes;
 	size_t n_notes;
 };
@@ -628,7 +629,6 @@ char *pgkeel_ha_ssn_format(const char *const *names, size_t n, int server_versio
  * primary" (Python's list repr), keeping the PAUSE prefix: the loop calls it
  * when SYNC_SLOTS with copy_allowed found slots to copy and started the task.
  */
-void pgkeel_ha_copy_slots_message(struct pgkeel_ha_decision *d, const char *const *names,
-                                  size_t n);
+void pgkeel_ha_copy_slots_message(struct pgkeel_ha_decision *d, const char *const *names, size_t n);
 
 #endif

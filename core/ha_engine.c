@@ -47,8 +47,8 @@ void ha_note_text(struct ha *h, bool warning, char *text)
 
 	if (d->plan.n_notes == d->cap_notes_) {
 		d->cap_notes_ = d->cap_notes_ ? d->cap_notes_ * 2 : 8;
-		d->plan.notes = pgkeel_xreallocarray(d->plan.notes, d->cap_notes_,
-		                                     sizeof(*d->plan.notes));
+		d->plan.notes =
+		    pgkeel_xreallocarray(d->plan.notes, d->cap_notes_, sizeof(*d->plan.notes));
 	}
 	d->plan.notes[d->plan.n_notes].warning = warning;
 	d->plan.notes[d->plan.n_notes].text = own(d, text);
@@ -386,14 +386,14 @@ bool ha_watchdog_activate(struct ha *h)
 
 struct pgkeel_ha_upstream ha_up_none(void)
 {
-	struct pgkeel_ha_upstream u = { .kind = PGKEEL_HA_UP_NONE };
+	struct pgkeel_ha_upstream u = {.kind = PGKEEL_HA_UP_NONE};
 
 	return u;
 }
 
 struct pgkeel_ha_upstream ha_up_remote(void)
 {
-	struct pgkeel_ha_upstream u = { .kind = PGKEEL_HA_UP_REMOTE, .name = "remote_member" };
+	struct pgkeel_ha_upstream u = {.kind = PGKEEL_HA_UP_REMOTE, .name = "remote_member"};
 
 	return u;
 }
@@ -412,7 +412,7 @@ struct pgkeel_ha_upstream ha_up_leader(const struct ha *h)
 
 struct pgkeel_ha_upstream ha_up_member(const struct pgkeel_member *m)
 {
-	struct pgkeel_ha_upstream u = { .kind = PGKEEL_HA_UP_MEMBER };
+	struct pgkeel_ha_upstream u = {.kind = PGKEEL_HA_UP_MEMBER};
 
 	u.name = m->name;
 	u.conn_url = m->d.conn_url;
@@ -438,8 +438,7 @@ struct pgkeel_ha_upstream ha_node_to_follow(const struct ha *h)
 	const struct pgkeel_ha_settings *s = h->s;
 	struct pgkeel_ha_upstream u;
 
-	if (ha_is_standby_cluster(h) &&
-	    (ha_has_lock(h) || (h->leader == NULL && !h->paused))) {
+	if (ha_is_standby_cluster(h) && (ha_has_lock(h) || (h->leader == NULL && !h->paused))) {
 		u = ha_up_remote();
 	} else if (s->replicatefrom != NULL && s->replicatefrom[0] != '\0' &&
 	           strcmp(s->replicatefrom, s->name) != 0) {
@@ -454,10 +453,9 @@ struct pgkeel_ha_upstream ha_node_to_follow(const struct ha *h)
 	return u;
 }
 
-void pgkeel_ha_copy_slots_message(struct pgkeel_ha_decision *d, const char *const *names,
-                                  size_t n)
+void pgkeel_ha_copy_slots_message(struct pgkeel_ha_decision *d, const char *const *names, size_t n)
 {
-	struct pgkeel_sbuf b = { 0 };
+	struct pgkeel_sbuf b = {0};
 	bool paused = d->plan.message != NULL && strncmp(d->plan.message, "PAUSE: ", 7) == 0;
 	char *msg;
 

@@ -53,25 +53,25 @@ struct ha {
 	bool leader_injected;        /* the failsafe leader stands in for an empty key */
 	int64_t leader_timeline;     /* its member's timeline; 0: unknown */
 
-	bool is_leader;              /* Patroni's is_leader() as the cycle goes */
-	bool is_primary;             /* PostgreSQL runs as a primary (until demoted here) */
-	enum pgkeel_ha_role role;    /* the manager's role as the cycle sets it */
+	bool is_leader;           /* Patroni's is_leader() as the cycle goes */
+	bool is_primary;          /* PostgreSQL runs as a primary (until demoted here) */
+	enum pgkeel_ha_role role; /* the manager's role as the cycle sets it */
 	enum pgkeel_pgctl_state pg_state;
-	const char *task;            /* running or started task; NULL: none */
+	const char *task; /* running or started task; NULL: none */
 
 	size_t n_probes, n_reloads, n_sync_writes, n_rewind_checks;
-	bool stop;      /* unwind: a request was made, or dcs_error / fatal */
+	bool stop; /* unwind: a request was made, or dcs_error / fatal */
 	bool dcs_error;
 	bool fatal;
-	bool pg_error;  /* "Error communicating with PostgreSQL" */
+	bool pg_error; /* "Error communicating with PostgreSQL" */
 	const char *fatal_message;
-	bool paused;    /* as at the start of the cycle */
+	bool paused; /* as at the start of the cycle */
 };
 
-#define HA_CHECK(h)                   \
-	do {                          \
-		if ((h)->stop)        \
-			return NULL;  \
+#define HA_CHECK(h)                                                                                \
+	do {                                                                                       \
+		if ((h)->stop)                                                                     \
+			return NULL;                                                               \
 	} while (0)
 
 /* ---- engine (ha_engine.c) ---- */
@@ -105,8 +105,7 @@ int64_t ha_cluster_timeline(const struct ha *h);
 /* is_lagging(wal): the leader's last LSN - wal > maximum_lag_on_failover. */
 bool ha_is_lagging(const struct ha *h, int64_t wal);
 /* should_run_scheduled_action: ok to run now; due in the future sets wake_in_ms. */
-bool ha_scheduled_due(struct ha *h, const char *action, const char *scheduled_at,
-                      bool *cleanup);
+bool ha_scheduled_due(struct ha *h, const char *action, const char *scheduled_at, bool *cleanup);
 /* the rewind state: executed (SUCCESS/FAILED), is_needed (CHECK/NEED), and
  * can_rewind_or_reinitialize_allowed */
 bool ha_rewind_executed(const struct ha *h);
@@ -151,8 +150,7 @@ struct pgkeel_ha_upstream ha_node_to_follow(const struct ha *h);
 
 /* ---- race (ha_race.c) ---- */
 
-void ha_members_add(struct ha_members *l, const char *name, const char *api_url,
-                    bool nofailover);
+void ha_members_add(struct ha_members *l, const char *name, const char *api_url, bool nofailover);
 void ha_members_add_cluster(struct ha_members *l, const struct pgkeel_cluster *c);
 void ha_members_free(struct ha_members *l);
 /*

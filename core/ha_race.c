@@ -18,12 +18,12 @@
 /* ------------------------------------------------------------------------ */
 /* member lists */
 
-void ha_members_add(struct ha_members *l, const char *name, const char *api_url,
-                    bool nofailover)
+void ha_members_add(struct ha_members *l, const char *name, const char *api_url, bool nofailover)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		if (strcmp(l->v[i].name, name) == 0) {
-			/* {m.name: m for m in ...}: the position of the first, the value of the last */
+			/* {m.name: m for m in ...}: the position of the first, the value of the
+			 * last */
 			l->v[i].api_url = api_url;
 			l->v[i].nofailover = nofailover;
 			return;
@@ -125,14 +125,15 @@ static const char *limitation(const struct pgkeel_ha_peer *p)
 
 static bool sync_leader_is(const struct ha *h, const char *name)
 {
-	return h->c->sync.leader != NULL && name != NULL && strcasecmp(h->c->sync.leader, name) == 0;
+	return h->c->sync.leader != NULL && name != NULL &&
+	       strcasecmp(h->c->sync.leader, name) == 0;
 }
 
 static bool is_healthiest_among(struct ha *h, const struct ha_members *members, bool check_lag)
 {
 	const struct pgkeel_ha_pg *pg = h->pg;
 	const struct pgkeel_ha_peer **peers;
-	struct ha_members l = { 0 };
+	struct ha_members l = {0};
 	int64_t my_wal = pg->wal_position;
 	bool ret = true;
 
@@ -148,7 +149,8 @@ static bool is_healthiest_among(struct ha *h, const struct ha_members *members, 
 			return false;
 		}
 		if (pg->timeline < ctl) {
-			ha_note(h, false, "My timeline %lld is behind last known cluster timeline %lld",
+			ha_note(h, false,
+			        "My timeline %lld is behind last known cluster timeline %lld",
 			        (long long)pg->timeline, (long long)ctl);
 			return false;
 		}
@@ -173,7 +175,8 @@ static bool is_healthiest_among(struct ha *h, const struct ha_members *members, 
 			ha_note(h, true, "Primary (%s) is still alive", l.v[i].name);
 			ret = false;
 		} else if (my_wal < p->wal_position) {
-			ha_note(h, false, "Wal position of %s is ahead of my wal position", l.v[i].name);
+			ha_note(h, false, "Wal position of %s is ahead of my wal position",
+			        l.v[i].name);
 			/* in sync mode the former leader may still be reachable and ahead of us */
 			if (!ha_sync_active(h) || !sync_leader_is(h, l.v[i].name))
 				ret = false;
@@ -195,14 +198,15 @@ bool ha_is_failover_possible(struct ha *h, int64_t cluster_lsn, bool exclude_can
 	const struct pgkeel_failover *fo = ha_failover_set(h) ? c->failover : NULL;
 	const char *candidate = fo != NULL ? fo->candidate : NULL;
 	const struct pgkeel_ha_peer **peers;
-	struct ha_members l = { 0 };
+	struct ha_members l = {0};
 	int64_t ctl = ha_cluster_timeline(h);
 	int ok = 0;
 
 	for (size_t i = 0; i < c->n_members; i++) {
 		const struct pgkeel_member *m = &c->members[i];
 
-		if (ha_streq(m->name, h->s->name) || (exclude_candidate && ha_streq(m->name, candidate)) ||
+		if (ha_streq(m->name, h->s->name) ||
+		    (exclude_candidate && ha_streq(m->name, candidate)) ||
 		    pgkeel_member_tag_truthy(&m->d, "nofailover") || m->d.api_url == NULL ||
 		    m->d.api_url[0] == '\0')
 			continue;
@@ -215,7 +219,8 @@ bool ha_is_failover_possible(struct ha *h, int64_t cluster_lsn, bool exclude_can
 	}
 	if (l.n == 0) {
 		if (ha_sync_active(h) && candidate != NULL)
-			ha_note(h, true, "Failover candidate=%s does not match with sync_standbys=%s",
+			ha_note(h, true,
+			        "Failover candidate=%s does not match with sync_standbys=%s",
 			        candidate, c->sync.n_standbys > 0 ? c->sync.standbys[0] : "None");
 		else
 			ha_note(h, true, "manual failover: members list is empty");
@@ -236,7 +241,8 @@ bool ha_is_failover_possible(struct ha *h, int64_t cluster_lsn, bool exclude_can
 		                         : ha_is_lagging(h, p->wal_position))
 			ha_note(h, false, "Member %s exceeds maximum replication lag", l.v[i].name);
 		else if (h->s->check_timeline && (p->timeline <= 0 || p->timeline < ctl))
-			ha_note(h, false, "Timeline %lld of member %s is behind the cluster timeline %lld",
+			ha_note(h, false,
+			        "Timeline %lld of member %s is behind the cluster timeline %lld",
 			        (long long)p->timeline, l.v[i].name, (long long)ctl);
 		else
 			ok++;
@@ -256,7 +262,7 @@ static enum tri manual_failover_no_leader(struct ha *h)
 	const struct pgkeel_cluster *c = h->c;
 	const struct pgkeel_failover *fo = c->failover;
 	const char *me = h->s->name;
-	struct ha_members l = { 0 };
+	struct ha_members l = {0};
 	bool ret;
 
 	if (fo->candidate != NULL) {
@@ -267,8 +273,9 @@ static enum tri manual_failover_no_leader(struct ha *h)
 		if (h->paused) {
 			/* the candidate is gone: only the primary removes the key */
 			if (m == NULL && h->is_primary) {
-				ha_note(h, true, "manual failover: removing failover key because failover "
-				                 "candidate is not running");
+				ha_note(h, true,
+				        "manual failover: removing failover key because failover "
+				        "candidate is not running");
 				ha_fx(h, PGKEEL_HA_FX_SET_FAILOVER)->version = fo->version;
 				return TRI_NONE;
 			}
@@ -291,7 +298,8 @@ static enum tri manual_failover_no_leader(struct ha *h)
 			free(peers);
 			ha_members_free(&l);
 			if (why == NULL) {
-				ha_note(h, false, "manual failover: to %s, i am %s", fo->candidate, me);
+				ha_note(h, false, "manual failover: to %s, i am %s", fo->candidate,
+				        me);
 				return TRI_FALSE;
 			}
 			ha_note(h, true, "manual failover: member %s is %s", fo->candidate, why);
@@ -330,15 +338,17 @@ bool ha_is_healthiest_node(struct ha *h)
 	const struct pgkeel_ha_settings *s = h->s;
 	const struct pgkeel_cluster *c = h->c;
 	const struct pgkeel_ha_pg *pg = h->pg;
-	struct ha_members all = { 0 }, l = { 0 };
+	struct ha_members all = {0}, l = {0};
 	bool ret;
 
 	if (h->st.released_key_ms > 0 && h->f->now_ms - h->st.released_key_ms < s->ttl * 1000) {
-		ha_note(h, false, "backoff: skip leader race after pre_promote script failure and "
-		                  "releasing the lock voluntarily");
+		ha_note(h, false,
+		        "backoff: skip leader race after pre_promote script failure and "
+		        "releasing the lock voluntarily");
 		return false;
 	}
-	if (h->paused && !s->nofailover && ha_failover_set(h) && c->failover->scheduled_at == NULL) {
+	if (h->paused && !s->nofailover && ha_failover_set(h) &&
+	    c->failover->scheduled_at == NULL) {
 		enum tri t = manual_failover_no_leader(h);
 
 		if (h->stop)
@@ -356,7 +366,8 @@ bool ha_is_healthiest_node(struct ha *h)
 			       ha_streq(pg->sysid, c->initialize);
 		/* [>=3.1.0] a stalled old primary must not retake the lock after a promotion */
 		if (pg->timeline < ctl) {
-			ha_note(h, true, "My timeline %lld is behind last known cluster timeline %lld",
+			ha_note(h, true,
+			        "My timeline %lld is behind last known cluster timeline %lld",
 			        (long long)pg->timeline, (long long)ctl);
 			return false;
 		}
@@ -395,7 +406,8 @@ bool ha_is_healthiest_node(struct ha *h)
 		}
 		for (size_t i = 0; i < all.n; i++)
 			if (pgkeel_sync_matches(&c->sync, all.v[i].name, true))
-				ha_members_add(&l, all.v[i].name, all.v[i].api_url, all.v[i].nofailover);
+				ha_members_add(&l, all.v[i].name, all.v[i].api_url,
+				               all.v[i].nofailover);
 		ret = is_healthiest_among(h, &l, true);
 	} else {
 		ret = is_healthiest_among(h, &all, true);
@@ -417,7 +429,8 @@ const char *ha_manual_failover_from_leader(struct ha *h)
 	if (!ha_failover_set(h) || (h->paused && !h->is_primary))
 		return NULL;
 	fo = h->c->failover;
-	if (fo->scheduled_at != NULL && !ha_scheduled_due(h, "failover", fo->scheduled_at, &cleanup)) {
+	if (fo->scheduled_at != NULL &&
+	    !ha_scheduled_due(h, "failover", fo->scheduled_at, &cleanup)) {
 		if (cleanup)
 			ha_fx(h, PGKEEL_HA_FX_SET_FAILOVER)->version = fo->version;
 		return NULL;
@@ -425,25 +438,29 @@ const char *ha_manual_failover_from_leader(struct ha *h)
 	if (fo->leader == NULL || strcmp(fo->leader, me) == 0) {
 		if (fo->candidate == NULL || strcmp(fo->candidate, me) != 0) {
 			if (fo->candidate == NULL && h->paused) {
-				ha_note(h, true, "Failover is possible only to a specific candidate in a "
-				                 "paused state");
+				ha_note(h, true,
+				        "Failover is possible only to a specific candidate in a "
+				        "paused state");
 			} else {
 				bool possible = ha_is_failover_possible(h, 0, false);
 
 				HA_CHECK(h);
 				if (possible) {
-					ha_demote(h, PGKEEL_DEMOTE_GRACEFUL, "manual failover: demote");
+					ha_demote(h, PGKEEL_DEMOTE_GRACEFUL,
+					          "manual failover: demote");
 					return "manual failover: demoting myself";
 				}
-				ha_note(h, true, "manual failover: no healthy members found, failover is "
-				                 "not possible");
+				ha_note(h, true,
+				        "manual failover: no healthy members found, failover is "
+				        "not possible");
 			}
 		} else {
-			ha_note(h, true, "manual failover: I am already the leader, no need to failover");
+			ha_note(h, true,
+			        "manual failover: I am already the leader, no need to failover");
 		}
 	} else {
-		ha_note(h, true, "manual failover: leader name does not match: %s != %s", fo->leader,
-		        me);
+		ha_note(h, true, "manual failover: leader name does not match: %s != %s",
+		        fo->leader, me);
 	}
 	ha_note(h, false, "Cleaning up failover key");
 	ha_fx(h, PGKEEL_HA_FX_SET_FAILOVER)->version = fo->version;

@@ -69,7 +69,7 @@ static void names_copy(struct names *dst, const struct names *src)
 /* Python's repr of a list of str: ['a', 'b'] */
 static const char *names_repr(struct ha *h, const struct names *l)
 {
-	struct pgkeel_sbuf b = { 0 };
+	struct pgkeel_sbuf b = {0};
 
 	pgkeel_sbuf_putc(&b, '[');
 	for (size_t i = 0; i < l->n; i++) {
@@ -116,7 +116,7 @@ static size_t tokenize(const char *s, struct token *out, size_t max)
 	size_t n = 0;
 
 	while (*s != '\0' && n < max) {
-		struct token t = { .p = s, .len = 1 };
+		struct token t = {.p = s, .len = 1};
 
 		if (isspace((unsigned char)*s)) {
 			s++;
@@ -206,7 +206,7 @@ static bool ssn_parse(struct ha *h, const char *value, struct ssn *out)
 			names_add(&out->members, "*");
 			out->star = true;
 		} else if (t->t == T_DQUOT) {
-			struct pgkeel_sbuf b = { 0 };
+			struct pgkeel_sbuf b = {0};
 
 			for (size_t k = 1; k + 1 < t->len; k++) {
 				pgkeel_sbuf_putc(&b, t->p[k]);
@@ -243,7 +243,7 @@ static int cmp_str(const void *a, const void *b)
 
 char *pgkeel_ha_ssn_format(const char *const *names, size_t n, int server_version)
 {
-	struct pgkeel_sbuf b = { 0 };
+	struct pgkeel_sbuf b = {0};
 	const char **sorted;
 	bool multi;
 
@@ -308,8 +308,8 @@ static void ready_add(struct ha *h, const char *name)
 {
 	if (ready_has(h, name))
 		return;
-	h->st.sync_ready = pgkeel_xreallocarray(h->st.sync_ready, h->st.n_sync_ready + 1,
-	                                        sizeof(char *));
+	h->st.sync_ready =
+	    pgkeel_xreallocarray(h->st.sync_ready, h->st.n_sync_ready + 1, sizeof(char *));
 	h->st.sync_ready[h->st.n_sync_ready++] = pgkeel_strdup(name);
 }
 
@@ -506,7 +506,7 @@ static void sync_disable(struct ha *h)
 
 bool ha_sync_prepromote(struct ha *h)
 {
-	static const char *const star[] = { "*" };
+	static const char *const star[] = {"*"};
 
 	if (!ha_sync_mode(h)) {
 		sync_disable(h);
@@ -524,7 +524,7 @@ void ha_process_sync(struct ha *h)
 	const struct pgkeel_ha_resample *rs = &h->f->r.resample;
 	const struct pgkeel_sync *sync = &h->c->sync;
 	const char *version = sync->version, *nv;
-	struct names voters = { 0 }, common = { 0 }, picked = { 0 }, allow = { 0 };
+	struct names voters = {0}, common = {0}, picked = {0}, allow = {0};
 	struct sync_view cs;
 	enum pgkeel_ha_outcome o;
 	bool star = false;
@@ -555,8 +555,9 @@ void ha_process_sync(struct ha *h)
 
 	if (sync->leader != NULL && strcmp(sync->leader, h->s->name) != 0) {
 		/* [>=4.1.1] the key names another leader (a renamed node) */
-		ha_note(h, true, "Inconsistent state of /sync key detected, leader = %s doesn't match "
-		                 "%s, updating synchronous replication key",
+		ha_note(h, true,
+		        "Inconsistent state of /sync key detected, leader = %s doesn't match "
+		        "%s, updating synchronous replication key",
 		        sync->leader, h->s->name);
 		o = ha_write_sync(h, NULL, 0, version, &nv);
 		if (o != PGKEEL_HA_OK) {
@@ -569,8 +570,9 @@ void ha_process_sync(struct ha *h)
 	}
 	if (names_eq(&picked, &voters) && !names_eq(&voters, &allow)) {
 		/* [>=3.1.2] the key names a standby PostgreSQL does not confirm */
-		ha_note(h, true, "Inconsistent state between synchronous_standby_names = %s and /sync "
-		                 "= %s key detected, updating synchronous replication key...",
+		ha_note(h, true,
+		        "Inconsistent state between synchronous_standby_names = %s and /sync "
+		        "= %s key detected, updating synchronous replication key...",
 		        names_repr(h, &allow), names_repr(h, &voters));
 		o = ha_write_sync(h, allow.v, allow.n, version, &nv);
 		if (o != PGKEEL_HA_OK) {
@@ -596,7 +598,8 @@ void ha_process_sync(struct ha *h)
 		o = ha_write_sync(h, common.v, common.n, version, &nv);
 		if (o != PGKEEL_HA_OK) {
 			if (o == PGKEEL_HA_FAIL)
-				ha_note(h, false, "Synchronous replication key updated by someone else.");
+				ha_note(h, false,
+				        "Synchronous replication key updated by someone else.");
 			goto out;
 		}
 		version = nv;
@@ -610,8 +613,8 @@ void ha_process_sync(struct ha *h)
 	if (picked.n > 0 && !star && !names_eq(&allow, &picked)) {
 		/* set it, give PostgreSQL 2 s, see who is synchronous now */
 		if (!rs->done) {
-			ha_request(h, PGKEEL_HA_REQ_SYNC_RESAMPLE)->ssn =
-			    ha_own(h, pgkeel_ha_ssn_format(picked.v, picked.n, h->pg->server_version));
+			ha_request(h, PGKEEL_HA_REQ_SYNC_RESAMPLE)->ssn = ha_own(
+			    h, pgkeel_ha_ssn_format(picked.v, picked.n, h->pg->server_version));
 			goto out;
 		}
 		sync_view_free(&cs);

@@ -46,17 +46,17 @@ const char *pgkeel_ha_role_callback_name(enum pgkeel_ha_role r)
 const char *pgkeel_ha_req_name(enum pgkeel_ha_req k)
 {
 	static const char *const names[] = {
-		[PGKEEL_HA_REQ_NONE] = "none",
-		[PGKEEL_HA_REQ_PROBE] = "probe",
-		[PGKEEL_HA_REQ_UPDATE_LOCK] = "update_lock",
-		[PGKEEL_HA_REQ_ACQUIRE_LOCK] = "acquire_lock",
-		[PGKEEL_HA_REQ_INITIALIZE_RACE] = "initialize_race",
-		[PGKEEL_HA_REQ_WRITE_SYNC] = "write_sync",
-		[PGKEEL_HA_REQ_RELOAD_CLUSTER] = "reload_cluster",
-		[PGKEEL_HA_REQ_REWIND_CHECK] = "rewind_check",
-		[PGKEEL_HA_REQ_FAILSAFE_CHECK] = "failsafe_check",
-		[PGKEEL_HA_REQ_WATCHDOG_ACTIVATE] = "watchdog_activate",
-		[PGKEEL_HA_REQ_SYNC_RESAMPLE] = "sync_resample",
+	    [PGKEEL_HA_REQ_NONE] = "none",
+	    [PGKEEL_HA_REQ_PROBE] = "probe",
+	    [PGKEEL_HA_REQ_UPDATE_LOCK] = "update_lock",
+	    [PGKEEL_HA_REQ_ACQUIRE_LOCK] = "acquire_lock",
+	    [PGKEEL_HA_REQ_INITIALIZE_RACE] = "initialize_race",
+	    [PGKEEL_HA_REQ_WRITE_SYNC] = "write_sync",
+	    [PGKEEL_HA_REQ_RELOAD_CLUSTER] = "reload_cluster",
+	    [PGKEEL_HA_REQ_REWIND_CHECK] = "rewind_check",
+	    [PGKEEL_HA_REQ_FAILSAFE_CHECK] = "failsafe_check",
+	    [PGKEEL_HA_REQ_WATCHDOG_ACTIVATE] = "watchdog_activate",
+	    [PGKEEL_HA_REQ_SYNC_RESAMPLE] = "sync_resample",
 	};
 
 	return (size_t)k < PGKEEL_ARRAY_LEN(names) && names[k] != NULL ? names[k] : "unknown";
@@ -65,44 +65,44 @@ const char *pgkeel_ha_req_name(enum pgkeel_ha_req k)
 const char *pgkeel_ha_fx_name(enum pgkeel_ha_fx k)
 {
 	static const char *const names[] = {
-		[PGKEEL_HA_FX_TOUCH_MEMBER] = "touch_member",
-		[PGKEEL_HA_FX_INITIALIZE] = "initialize",
-		[PGKEEL_HA_FX_CANCEL_INITIALIZATION] = "cancel_initialization",
-		[PGKEEL_HA_FX_SET_CONFIG] = "set_config",
-		[PGKEEL_HA_FX_TAKE_LEADER] = "take_leader",
-		[PGKEEL_HA_FX_DELETE_LEADER] = "delete_leader",
-		[PGKEEL_HA_FX_WRITE_LEADER_OPTIME] = "write_leader_optime",
-		[PGKEEL_HA_FX_SET_LEADER_VALID] = "set_leader_valid",
-		[PGKEEL_HA_FX_SET_FAILOVER] = "set_failover",
-		[PGKEEL_HA_FX_DELETE_SYNC] = "delete_sync",
-		[PGKEEL_HA_FX_SET_HISTORY] = "set_history",
-		[PGKEEL_HA_FX_FAILSAFE_ACTIVE] = "failsafe_active",
-		[PGKEEL_HA_FX_WATCHDOG_DISABLE] = "watchdog_disable",
-		[PGKEEL_HA_FX_WATCHDOG_KEEPALIVE] = "watchdog_keepalive",
-		[PGKEEL_HA_FX_SET_ROLE] = "set_role",
-		[PGKEEL_HA_FX_SET_STATE] = "set_state",
-		[PGKEEL_HA_FX_CALLBACK] = "callback",
-		[PGKEEL_HA_FX_STOP] = "stop",
-		[PGKEEL_HA_FX_DEMOTE] = "demote",
-		[PGKEEL_HA_FX_PROMOTE] = "promote",
-		[PGKEEL_HA_FX_START] = "start",
-		[PGKEEL_HA_FX_FOLLOW] = "follow",
-		[PGKEEL_HA_FX_HANDLE_PARAMETER_CHANGE] = "handle_parameter_change",
-		[PGKEEL_HA_FX_CRASH_RECOVERY] = "crash_recovery",
-		[PGKEEL_HA_FX_REWIND] = "rewind",
-		[PGKEEL_HA_FX_REINITIALIZE] = "reinitialize",
-		[PGKEEL_HA_FX_BOOTSTRAP] = "bootstrap",
-		[PGKEEL_HA_FX_POST_BOOTSTRAP] = "post_bootstrap",
-		[PGKEEL_HA_FX_CLONE] = "clone",
-		[PGKEEL_HA_FX_RESTART] = "restart",
-		[PGKEEL_HA_FX_CANCEL_TASK] = "cancel_task",
-		[PGKEEL_HA_FX_SET_SSN] = "set_ssn",
-		[PGKEEL_HA_FX_FORCE_WAL] = "force_wal",
-		[PGKEEL_HA_FX_ENSURE_CHECKPOINT] = "ensure_checkpoint",
-		[PGKEEL_HA_FX_SYNC_SLOTS] = "sync_slots",
-		[PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART] = "clear_scheduled_restart",
-		[PGKEEL_HA_FX_SANITY_CHECKS] = "sanity_checks",
-		[PGKEEL_HA_FX_FATAL] = "fatal",
+	    [PGKEEL_HA_FX_TOUCH_MEMBER] = "touch_member",
+	    [PGKEEL_HA_FX_INITIALIZE] = "initialize",
+	    [PGKEEL_HA_FX_CANCEL_INITIALIZATION] = "cancel_initialization",
+	    [PGKEEL_HA_FX_SET_CONFIG] = "set_config",
+	    [PGKEEL_HA_FX_TAKE_LEADER] = "take_leader",
+	    [PGKEEL_HA_FX_DELETE_LEADER] = "delete_leader",
+	    [PGKEEL_HA_FX_WRITE_LEADER_OPTIME] = "write_leader_optime",
+	    [PGKEEL_HA_FX_SET_LEADER_VALID] = "set_leader_valid",
+	    [PGKEEL_HA_FX_SET_FAILOVER] = "set_failover",
+	    [PGKEEL_HA_FX_DELETE_SYNC] = "delete_sync",
+	    [PGKEEL_HA_FX_SET_HISTORY] = "set_history",
+	    [PGKEEL_HA_FX_FAILSAFE_ACTIVE] = "failsafe_active",
+	    [PGKEEL_HA_FX_WATCHDOG_DISABLE] = "watchdog_disable",
+	    [PGKEEL_HA_FX_WATCHDOG_KEEPALIVE] = "watchdog_keepalive",
+	    [PGKEEL_HA_FX_SET_ROLE] = "set_role",
+	    [PGKEEL_HA_FX_SET_STATE] = "set_state",
+	    [PGKEEL_HA_FX_CALLBACK] = "callback",
+	    [PGKEEL_HA_FX_STOP] = "stop",
+	    [PGKEEL_HA_FX_DEMOTE] = "demote",
+	    [PGKEEL_HA_FX_PROMOTE] = "promote",
+	    [PGKEEL_HA_FX_START] = "start",
+	    [PGKEEL_HA_FX_FOLLOW] = "follow",
+	    [PGKEEL_HA_FX_HANDLE_PARAMETER_CHANGE] = "handle_parameter_change",
+	    [PGKEEL_HA_FX_CRASH_RECOVERY] = "crash_recovery",
+	    [PGKEEL_HA_FX_REWIND] = "rewind",
+	    [PGKEEL_HA_FX_REINITIALIZE] = "reinitialize",
+	    [PGKEEL_HA_FX_BOOTSTRAP] = "bootstrap",
+	    [PGKEEL_HA_FX_POST_BOOTSTRAP] = "post_bootstrap",
+	    [PGKEEL_HA_FX_CLONE] = "clone",
+	    [PGKEEL_HA_FX_RESTART] = "restart",
+	    [PGKEEL_HA_FX_CANCEL_TASK] = "cancel_task",
+	    [PGKEEL_HA_FX_SET_SSN] = "set_ssn",
+	    [PGKEEL_HA_FX_FORCE_WAL] = "force_wal",
+	    [PGKEEL_HA_FX_ENSURE_CHECKPOINT] = "ensure_checkpoint",
+	    [PGKEEL_HA_FX_SYNC_SLOTS] = "sync_slots",
+	    [PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART] = "clear_scheduled_restart",
+	    [PGKEEL_HA_FX_SANITY_CHECKS] = "sanity_checks",
+	    [PGKEEL_HA_FX_FATAL] = "fatal",
 	};
 
 	return (size_t)k < PGKEEL_ARRAY_LEN(names) && names[k] != NULL ? names[k] : "unknown";
@@ -205,14 +205,14 @@ bool pgkeel_ha_parse_time(const char *s, int64_t *ms_out)
 		s++;
 	if (*s != '\0')
 		return false;
-	*ms_out = ((days_from_civil(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss) - zone) * 1000 +
-	          ms;
+	*ms_out =
+	    ((days_from_civil(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss) - zone) * 1000 + ms;
 	return true;
 }
 
 int64_t pgkeel_ha_pg_version_to_int(const char *s)
 {
-	int64_t c[3] = { 0, 0, 0 };
+	int64_t c[3] = {0, 0, 0};
 	int n = 0;
 
 	if (s == NULL || *s == '\0')

@@ -19,16 +19,16 @@
 #include "ha_test.h"
 #include "util.h"
 
-#define S(fn) static void fn(struct world *w)
+#define S(fn)    static void fn(struct world *w)
 #define PROMOTED "promoted self to leader by acquiring session lock"
-#define PROMOTE_FX \
-	"set_ssn(user) failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) " \
+#define PROMOTE_FX                                                                                 \
+	"set_ssn(user) failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "      \
 	"touch_member"
 #define NOT_HEALTHIEST "following a different leader because i am not the healthiest node"
 #define FOLLOW_NONE_FX "handle_parameter_change follow(-,replica) sync_slots(nocopy) touch_member"
-#define FOLLOW_PG3_FX "handle_parameter_change follow(pg-3,replica) sync_slots touch_member"
-#define SYNC_PG1 "{\"leader\":\"pg-2\",\"sync_standby\":\"pg-1\"}"
-#define SYNC_PG3 "{\"leader\":\"pg-2\",\"sync_standby\":\"pg-3\"}"
+#define FOLLOW_PG3_FX  "handle_parameter_change follow(pg-3,replica) sync_slots touch_member"
+#define SYNC_PG1       "{\"leader\":\"pg-2\",\"sync_standby\":\"pg-1\"}"
+#define SYNC_PG3       "{\"leader\":\"pg-2\",\"sync_standby\":\"pg-3\"}"
 
 static void ck_promote_task(struct run *r)
 {
@@ -92,7 +92,7 @@ S(s_race_behind)
 S(s_race_primary_alive)
 {
 	race(w);
-	*find_peer(w, "pg-2") = (struct peer_spec){ .name = "pg-2", .primary = true, .timeline = 1 };
+	*find_peer(w, "pg-2") = (struct peer_spec){.name = "pg-2", .primary = true, .timeline = 1};
 }
 
 S(s_race_nofailover_member)
@@ -276,7 +276,7 @@ S(s_fo_was_leader_alone)
 S(s_fo_was_leader_other_ok)
 {
 	s_fo_was_leader_alone(w);
-	*find_peer(w, "pg-2") = (struct peer_spec){ .name = "pg-2", .wal = WAL, .timeline = 1 };
+	*find_peer(w, "pg-2") = (struct peer_spec){.name = "pg-2", .wal = WAL, .timeline = 1};
 }
 
 S(s_fo_sync_not_me)
@@ -313,8 +313,7 @@ S(s_sync_standby_races)
 S(s_sync_former_leader_ahead)
 {
 	s_sync_standby_races(w);
-	*find_peer(w, "pg-2") =
-	    (struct peer_spec){ .name = "pg-2", .wal = WAL + 100, .timeline = 1 };
+	*find_peer(w, "pg-2") = (struct peer_spec){.name = "pg-2", .wal = WAL + 100, .timeline = 1};
 }
 
 S(s_sync_standby_strict)
@@ -406,7 +405,7 @@ S(s_old_cluster_members)
 	w->old.n = 4;
 	w->old.leader = "pg-2";
 	w->old_custom = true;
-	w->peers[w->n_peers++] = (struct peer_spec){ .name = "pg-4", .wal = WAL + 5, .timeline = 1 };
+	w->peers[w->n_peers++] = (struct peer_spec){.name = "pg-4", .wal = WAL + 5, .timeline = 1};
 }
 
 S(s_paused_replica)
@@ -513,191 +512,188 @@ static void ck_rewind_initial(struct run *r)
 }
 
 const struct row ha_rows_race[] = {
-	{ "race: the healthiest takes the lock and promotes", s_race_won,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, ck_promote_task, NULL },
-	{ "race: the watchdog is activated before promoting", s_race_won_no_watchdog,
-	  "probe(pg-2,pg-3) acquire reload watchdog", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "race: the watchdog cannot be activated", s_race_watchdog_fails,
-	  "probe(pg-2,pg-3) acquire reload watchdog",
-	  "delete_leader set_leader_valid(off) touch_member sync_slots touch_member",
-	  "Not promoting self because watchdog could not be activated", NULL, NULL },
-	{ "race: a replica ahead of me", s_race_behind, "probe(pg-2,pg-3) reload", FOLLOW_PG3_FX,
-	  NOT_HEALTHIEST, NULL, NULL },
-	{ "race: the old primary is still alive", s_race_primary_alive, "probe(pg-2,pg-3) reload",
-	  FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "race: a nofailover member is not compared", s_race_nofailover_member,
-	  "probe(pg-2) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "race: a peer answering nofailover is not compared", s_race_nofailover_answer,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "race: a peer without a watchdog is not compared", s_race_watchdog_failed_peer,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "race: a member without api_url is not probed", s_race_no_api,
-	  "probe(pg-2) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "race: too far behind the last known optime", s_race_lagging, "reload", FOLLOW_NONE_FX,
-	  NOT_HEALTHIEST, NULL, NULL },
-	{ "race: within maximum_lag_on_failover", s_race_small_lag,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "race: check_timeline, my timeline is behind", s_race_timeline_behind, "reload",
-	  FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "race: check_timeline, my timeline is unknown", s_race_timeline_unknown, "reload",
-	  FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "race: check_timeline, on the cluster's timeline", s_race_timeline_ok,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "race: lost the acquire, follow the winner", s_race_lost,
-	  "probe(pg-2,pg-3) acquire reload", FOLLOW_PG3_FX,
-	  "following new leader after trying and failing to obtain lock", NULL, NULL },
-	{ "race: lost the acquire, replicatefrom wins over the leader", s_race_replicatefrom,
-	  "probe(pg-2,pg-3) acquire reload",
-	  "handle_parameter_change follow(pg-2,replica) sync_slots touch_member",
-	  "following new leader after trying and failing to obtain lock", NULL, NULL },
-	{ "race: a stale primary on an old timeline does not retake the lock",
-	  s_race_stale_primary, "reload", "demote(immediate-nolock) touch_member",
-	  "demoting self because i am not the healthiest node", NULL, NULL },
-	{ "race: a running primary retakes the lock", s_race_primary, "acquire reload",
-	  "set_ssn(user) sync_slots failsafe_active(off) touch_member",
-	  "acquired session lock as a leader", NULL, NULL },
-	{ "race: a nofailover replica waits and follows", s_race_nofailover, "reload(2000)",
-	  FOLLOW_NONE_FX, "following a different leader because I am not allowed to promote", NULL,
-	  NULL },
-	{ "race: a nofailover replica checks for rewind", s_race_nofailover_can_rewind,
-	  "reload(2000)", FOLLOW_NONE_FX,
-	  "following a different leader because I am not allowed to promote", ck_rewind_check,
-	  NULL },
-	{ "race: a nofailover primary still retakes the lock", s_race_nofailover_primary,
-	  "acquire reload", "set_ssn(user) sync_slots failsafe_active(off) touch_member",
-	  "acquired session lock as a leader", NULL, NULL },
-	{ "race: postgres still starting is not healthy", s_race_starting, "reload",
-	  "handle_parameter_change follow(-,replica) touch_member", NOT_HEALTHIEST, NULL, NULL },
-	{ "race: the watchdog is not usable", s_race_watchdog_unusable, "reload", FOLLOW_NONE_FX,
-	  NOT_HEALTHIEST, NULL, NULL },
-	{ "race: back off after a failed pre_promote", s_race_backoff, "reload", FOLLOW_NONE_FX,
-	  NOT_HEALTHIEST, NULL, NULL },
-	{ "race: the back-off is over after ttl", s_race_backoff_over,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "race: pre_promote failed, the lock is released", s_race_pre_promote_failed,
-	  "probe(pg-2,pg-3) acquire reload",
-	  "delete_leader set_leader_valid(off) touch_member sync_slots touch_member",
-	  "Promotion cancelled because the pre-promote script failed", ck_backoff_started, NULL },
-	{ "race: a member known only before the key expired is compared", s_old_cluster_members,
-	  "probe(pg-2,pg-3,pg-4) reload", FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
+    {"race: the healthiest takes the lock and promotes", s_race_won,
+     "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, ck_promote_task, NULL},
+    {"race: the watchdog is activated before promoting", s_race_won_no_watchdog,
+     "probe(pg-2,pg-3) acquire reload watchdog", PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"race: the watchdog cannot be activated", s_race_watchdog_fails,
+     "probe(pg-2,pg-3) acquire reload watchdog",
+     "delete_leader set_leader_valid(off) touch_member sync_slots touch_member",
+     "Not promoting self because watchdog could not be activated", NULL, NULL},
+    {"race: a replica ahead of me", s_race_behind, "probe(pg-2,pg-3) reload", FOLLOW_PG3_FX,
+     NOT_HEALTHIEST, NULL, NULL},
+    {"race: the old primary is still alive", s_race_primary_alive, "probe(pg-2,pg-3) reload",
+     FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
+    {"race: a nofailover member is not compared", s_race_nofailover_member,
+     "probe(pg-2) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"race: a peer answering nofailover is not compared", s_race_nofailover_answer,
+     "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"race: a peer without a watchdog is not compared", s_race_watchdog_failed_peer,
+     "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"race: a member without api_url is not probed", s_race_no_api, "probe(pg-2) acquire reload",
+     PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"race: too far behind the last known optime", s_race_lagging, "reload", FOLLOW_NONE_FX,
+     NOT_HEALTHIEST, NULL, NULL},
+    {"race: within maximum_lag_on_failover", s_race_small_lag, "probe(pg-2,pg-3) acquire reload",
+     PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"race: check_timeline, my timeline is behind", s_race_timeline_behind, "reload",
+     FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
+    {"race: check_timeline, my timeline is unknown", s_race_timeline_unknown, "reload",
+     FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
+    {"race: check_timeline, on the cluster's timeline", s_race_timeline_ok,
+     "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"race: lost the acquire, follow the winner", s_race_lost, "probe(pg-2,pg-3) acquire reload",
+     FOLLOW_PG3_FX, "following new leader after trying and failing to obtain lock", NULL, NULL},
+    {"race: lost the acquire, replicatefrom wins over the leader", s_race_replicatefrom,
+     "probe(pg-2,pg-3) acquire reload",
+     "handle_parameter_change follow(pg-2,replica) sync_slots touch_member",
+     "following new leader after trying and failing to obtain lock", NULL, NULL},
+    {"race: a stale primary on an old timeline does not retake the lock", s_race_stale_primary,
+     "reload", "demote(immediate-nolock) touch_member",
+     "demoting self because i am not the healthiest node", NULL, NULL},
+    {"race: a running primary retakes the lock", s_race_primary, "acquire reload",
+     "set_ssn(user) sync_slots failsafe_active(off) touch_member",
+     "acquired session lock as a leader", NULL, NULL},
+    {"race: a nofailover replica waits and follows", s_race_nofailover, "reload(2000)",
+     FOLLOW_NONE_FX, "following a different leader because I am not allowed to promote", NULL,
+     NULL},
+    {"race: a nofailover replica checks for rewind", s_race_nofailover_can_rewind, "reload(2000)",
+     FOLLOW_NONE_FX, "following a different leader because I am not allowed to promote",
+     ck_rewind_check, NULL},
+    {"race: a nofailover primary still retakes the lock", s_race_nofailover_primary,
+     "acquire reload", "set_ssn(user) sync_slots failsafe_active(off) touch_member",
+     "acquired session lock as a leader", NULL, NULL},
+    {"race: postgres still starting is not healthy", s_race_starting, "reload",
+     "handle_parameter_change follow(-,replica) touch_member", NOT_HEALTHIEST, NULL, NULL},
+    {"race: the watchdog is not usable", s_race_watchdog_unusable, "reload", FOLLOW_NONE_FX,
+     NOT_HEALTHIEST, NULL, NULL},
+    {"race: back off after a failed pre_promote", s_race_backoff, "reload", FOLLOW_NONE_FX,
+     NOT_HEALTHIEST, NULL, NULL},
+    {"race: the back-off is over after ttl", s_race_backoff_over, "probe(pg-2,pg-3) acquire reload",
+     PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"race: pre_promote failed, the lock is released", s_race_pre_promote_failed,
+     "probe(pg-2,pg-3) acquire reload",
+     "delete_leader set_leader_valid(off) touch_member sync_slots touch_member",
+     "Promotion cancelled because the pre-promote script failed", ck_backoff_started, NULL},
+    {"race: a member known only before the key expired is compared", s_old_cluster_members,
+     "probe(pg-2,pg-3,pg-4) reload", FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
 
-	/* §5.4.4 */
-	{ "failover to me", s_fo_to_me, "acquire reload",
-	  "set_failover({}) " PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "failover to a healthy other member", s_fo_to_other, "probe(pg-3) reload(2000)",
-	  FOLLOW_PG3_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "failover to an unhealthy member: the others race", s_fo_to_unhealthy,
-	  "probe(pg-3) probe(pg-2) acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL,
-	  NULL },
-	{ "failover to an unknown member: the others race", s_fo_to_unknown,
-	  "probe(pg-2,pg-3) acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "switchover from the old leader: the best of the others", s_switchover_from_old,
-	  "probe(pg-3) acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "switchover: lag is not checked, a replica ahead wins", s_switchover_from_old_behind,
-	  "probe(pg-3) reload", FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "switchover in sync mode: only sync standbys race", s_switchover_sync_not_me, "reload",
-	  FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "failover key names me as the old leader, nobody else healthy", s_fo_was_leader_alone,
-	  "probe(pg-3) probe(pg-2) acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL,
-	  NULL },
-	{ "failover key names me as the old leader, another is healthy", s_fo_was_leader_other_ok,
-	  "probe(pg-3) probe(pg-2) reload(2000)", FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "failover in sync mode: not in /sync, no action", s_fo_sync_not_me, "reload(2000)",
-	  FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "paused: a scheduled failover is not for the race", s_fo_scheduled_candidate,
-	  "reload(2000)",
-	  "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)", NULL,
-	  NULL },
+    /* §5.4.4 */
+    {"failover to me", s_fo_to_me, "acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL,
+     NULL},
+    {"failover to a healthy other member", s_fo_to_other, "probe(pg-3) reload(2000)", FOLLOW_PG3_FX,
+     NOT_HEALTHIEST, NULL, NULL},
+    {"failover to an unhealthy member: the others race", s_fo_to_unhealthy,
+     "probe(pg-3) probe(pg-2) acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL,
+     NULL},
+    {"failover to an unknown member: the others race", s_fo_to_unknown,
+     "probe(pg-2,pg-3) acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"switchover from the old leader: the best of the others", s_switchover_from_old,
+     "probe(pg-3) acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"switchover: lag is not checked, a replica ahead wins", s_switchover_from_old_behind,
+     "probe(pg-3) reload", FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
+    {"switchover in sync mode: only sync standbys race", s_switchover_sync_not_me, "reload",
+     FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
+    {"failover key names me as the old leader, nobody else healthy", s_fo_was_leader_alone,
+     "probe(pg-3) probe(pg-2) acquire reload", "set_failover({}) " PROMOTE_FX, PROMOTED, NULL,
+     NULL},
+    {"failover key names me as the old leader, another is healthy", s_fo_was_leader_other_ok,
+     "probe(pg-3) probe(pg-2) reload(2000)", FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
+    {"failover in sync mode: not in /sync, no action", s_fo_sync_not_me, "reload(2000)",
+     FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
+    {"paused: a scheduled failover is not for the race", s_fo_scheduled_candidate, "reload(2000)",
+     "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)", NULL,
+     NULL},
 
-	/* §6.5 */
-	{ "sync mode: not a sync standby, never races", s_sync_not_standby, "reload", FOLLOW_NONE_FX,
-	  NOT_HEALTHIEST, NULL, NULL },
-	{ "sync mode: the sync standby compares with /sync members only", s_sync_standby_races,
-	  "probe(pg-2) acquire reload write_sync(pg-1:)",
-	  "set_ssn('') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
-	  "touch_member",
-	  PROMOTED, NULL, NULL },
-	{ "sync mode: the former leader being ahead is ignored", s_sync_former_leader_ahead,
-	  "probe(pg-2) acquire reload write_sync(pg-1:)",
-	  "set_ssn('') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
-	  "touch_member",
-	  PROMOTED, NULL, NULL },
-	{ "sync mode strict: promote with '*'", s_sync_standby_strict,
-	  "probe(pg-2) acquire reload write_sync(pg-1:)",
-	  "set_ssn('*') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
-	  "touch_member",
-	  PROMOTED, NULL, NULL },
-	{ "sync mode: the sync key changed under us, postpone", s_sync_cas_lost,
-	  "probe(pg-2) acquire reload write_sync(pg-1:)", "sync_slots failsafe_active(off) touch_member",
-	  "Postponing promotion because synchronous replication state was updated by somebody else",
-	  NULL, NULL },
-	{ "sync mode: /sync names me in another case", s_sync_case_insensitive,
-	  "probe(pg-2) acquire reload write_sync(pg-1:)",
-	  "set_ssn('') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
-	  "touch_member",
-	  PROMOTED, NULL, NULL },
-	{ "sync mode without a sync leader: everybody races", s_sync_empty_key,
-	  "probe(pg-2,pg-3) acquire reload write_sync(pg-1:)",
-	  "set_ssn('') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
-	  "touch_member",
-	  PROMOTED, NULL, NULL },
-	{ "sync mode is ignored in a standby cluster", s_sync_standby_cluster,
-	  "probe(pg-2,pg-3) acquire reload reload",
-	  "handle_parameter_change follow(remote,standby_leader) sync_slots failsafe_active(off) "
-	  "touch_member",
-	  "promoted self to a standby leader by acquiring session lock", NULL, NULL },
+    /* §6.5 */
+    {"sync mode: not a sync standby, never races", s_sync_not_standby, "reload", FOLLOW_NONE_FX,
+     NOT_HEALTHIEST, NULL, NULL},
+    {"sync mode: the sync standby compares with /sync members only", s_sync_standby_races,
+     "probe(pg-2) acquire reload write_sync(pg-1:)",
+     "set_ssn('') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
+     "touch_member",
+     PROMOTED, NULL, NULL},
+    {"sync mode: the former leader being ahead is ignored", s_sync_former_leader_ahead,
+     "probe(pg-2) acquire reload write_sync(pg-1:)",
+     "set_ssn('') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
+     "touch_member",
+     PROMOTED, NULL, NULL},
+    {"sync mode strict: promote with '*'", s_sync_standby_strict,
+     "probe(pg-2) acquire reload write_sync(pg-1:)",
+     "set_ssn('*') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
+     "touch_member",
+     PROMOTED, NULL, NULL},
+    {"sync mode: the sync key changed under us, postpone", s_sync_cas_lost,
+     "probe(pg-2) acquire reload write_sync(pg-1:)", "sync_slots failsafe_active(off) touch_member",
+     "Postponing promotion because synchronous replication state was updated by somebody else",
+     NULL, NULL},
+    {"sync mode: /sync names me in another case", s_sync_case_insensitive,
+     "probe(pg-2) acquire reload write_sync(pg-1:)",
+     "set_ssn('') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
+     "touch_member",
+     PROMOTED, NULL, NULL},
+    {"sync mode without a sync leader: everybody races", s_sync_empty_key,
+     "probe(pg-2,pg-3) acquire reload write_sync(pg-1:)",
+     "set_ssn('') failsafe_active(off) promote sync_slots(nocopy) failsafe_active(off) "
+     "touch_member",
+     PROMOTED, NULL, NULL},
+    {"sync mode is ignored in a standby cluster", s_sync_standby_cluster,
+     "probe(pg-2,pg-3) acquire reload reload",
+     "handle_parameter_change follow(remote,standby_leader) sync_slots failsafe_active(off) "
+     "touch_member",
+     "promoted self to a standby leader by acquiring session lock", NULL, NULL},
 
-	/* §5.9 in the race */
-	{ "failsafe: a node missing from the key never races", s_failsafe_not_me, "reload",
-	  FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL },
-	{ "failsafe: the key's members are compared too", s_failsafe_with_me,
-	  "probe(pg-2,pg-3,pg-4) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "failsafe: an empty key changes nothing", s_failsafe_empty,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "failsafe mode off: the key is ignored", s_failsafe_off_key_ignored,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
-	{ "failsafe: the leader pinged us, follow it, no race", s_failsafe_leader_pinged, "",
-	  "handle_parameter_change follow(fs:pg-2,replica) sync_slots touch_member",
-	  "no action. I am (pg-1), a secondary, and following a leader (pg-2)", NULL, NULL },
-	{ "failsafe mode off: a ping does not count", s_failsafe_ping_ignored_without_mode,
-	  "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL },
+    /* §5.9 in the race */
+    {"failsafe: a node missing from the key never races", s_failsafe_not_me, "reload",
+     FOLLOW_NONE_FX, NOT_HEALTHIEST, NULL, NULL},
+    {"failsafe: the key's members are compared too", s_failsafe_with_me,
+     "probe(pg-2,pg-3,pg-4) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"failsafe: an empty key changes nothing", s_failsafe_empty, "probe(pg-2,pg-3) acquire reload",
+     PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"failsafe mode off: the key is ignored", s_failsafe_off_key_ignored,
+     "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL},
+    {"failsafe: the leader pinged us, follow it, no race", s_failsafe_leader_pinged, "",
+     "handle_parameter_change follow(fs:pg-2,replica) sync_slots touch_member",
+     "no action. I am (pg-1), a secondary, and following a leader (pg-2)", NULL, NULL},
+    {"failsafe mode off: a ping does not count", s_failsafe_ping_ignored_without_mode,
+     "probe(pg-2,pg-3) acquire reload", PROMOTE_FX, PROMOTED, NULL, NULL},
 
-	/* pause */
-	{ "paused: a replica does not race", s_paused_replica, "reload",
-	  "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)", NULL,
-	  NULL },
-	{ "paused: a nofailover replica does not wait", s_paused_nofailover_no_rewind_check,
-	  "reload", "watchdog_disable sync_slots(nocopy) touch_member",
-	  "PAUSE: no action. I am (pg-1)", ck_rewind_initial, NULL },
-	{ "paused: failover to me", s_paused_fo_to_me, "acquire reload",
-	  "watchdog_disable set_failover({}) " PROMOTE_FX, "PAUSE: " PROMOTED, NULL, NULL },
-	{ "paused: switchover to me keeps the candidate in the key", s_paused_switchover_to_me,
-	  "acquire reload", "watchdog_disable set_failover(-,pg-1,-,cas) " PROMOTE_FX,
-	  "PAUSE: " PROMOTED, NULL, NULL },
-	{ "paused: the candidate is gone, the primary clears the key", s_paused_fo_candidate_gone,
-	  "acquire reload",
-	  "watchdog_disable set_failover({},cas) set_failover({}) set_ssn(user) sync_slots "
-	  "failsafe_active(off) touch_member",
-	  "PAUSE: acquired session lock as a leader", NULL, NULL },
-	{ "paused: failover to another member", s_paused_fo_other, "reload(2000)",
-	  "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)", NULL,
-	  NULL },
-	{ "paused: failover without a candidate", s_paused_fo_no_candidate, "reload",
-	  "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)", NULL,
-	  NULL },
-	{ "paused: a primary of another cluster does not take the lock",
-	  s_paused_primary_other_cluster, "reload", "watchdog_disable sync_slots(nocopy) touch_member",
-	  "PAUSE: continue to run as primary without lock", NULL, NULL },
-	{ "paused: a primary retakes the lock", s_paused_primary, "acquire reload",
-	  "watchdog_disable set_ssn(user) sync_slots failsafe_active(off) touch_member",
-	  "PAUSE: acquired session lock as a leader", NULL, NULL },
+    /* pause */
+    {"paused: a replica does not race", s_paused_replica, "reload",
+     "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)", NULL,
+     NULL},
+    {"paused: a nofailover replica does not wait", s_paused_nofailover_no_rewind_check, "reload",
+     "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)",
+     ck_rewind_initial, NULL},
+    {"paused: failover to me", s_paused_fo_to_me, "acquire reload",
+     "watchdog_disable set_failover({}) " PROMOTE_FX, "PAUSE: " PROMOTED, NULL, NULL},
+    {"paused: switchover to me keeps the candidate in the key", s_paused_switchover_to_me,
+     "acquire reload", "watchdog_disable set_failover(-,pg-1,-,cas) " PROMOTE_FX,
+     "PAUSE: " PROMOTED, NULL, NULL},
+    {"paused: the candidate is gone, the primary clears the key", s_paused_fo_candidate_gone,
+     "acquire reload",
+     "watchdog_disable set_failover({},cas) set_failover({}) set_ssn(user) sync_slots "
+     "failsafe_active(off) touch_member",
+     "PAUSE: acquired session lock as a leader", NULL, NULL},
+    {"paused: failover to another member", s_paused_fo_other, "reload(2000)",
+     "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)", NULL,
+     NULL},
+    {"paused: failover without a candidate", s_paused_fo_no_candidate, "reload",
+     "watchdog_disable sync_slots(nocopy) touch_member", "PAUSE: no action. I am (pg-1)", NULL,
+     NULL},
+    {"paused: a primary of another cluster does not take the lock", s_paused_primary_other_cluster,
+     "reload", "watchdog_disable sync_slots(nocopy) touch_member",
+     "PAUSE: continue to run as primary without lock", NULL, NULL},
+    {"paused: a primary retakes the lock", s_paused_primary, "acquire reload",
+     "watchdog_disable set_ssn(user) sync_slots failsafe_active(off) touch_member",
+     "PAUSE: acquired session lock as a leader", NULL, NULL},
 
-	/* standby cluster */
-	{ "standby cluster: the healthiest becomes the standby leader", s_standby_race,
-	  "probe(pg-2,pg-3) acquire reload reload",
-	  "handle_parameter_change follow(remote,standby_leader) sync_slots failsafe_active(off) "
-	  "touch_member",
-	  "promoted self to a standby leader by acquiring session lock", ck_reload_delay, NULL },
+    /* standby cluster */
+    {"standby cluster: the healthiest becomes the standby leader", s_standby_race,
+     "probe(pg-2,pg-3) acquire reload reload",
+     "handle_parameter_change follow(remote,standby_leader) sync_slots failsafe_active(off) "
+     "touch_member",
+     "promoted self to a standby leader by acquiring session lock", ck_reload_delay, NULL},
 };
 
 const size_t ha_rows_race_n = PGKEEL_ARRAY_LEN(ha_rows_race);

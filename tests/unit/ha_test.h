@@ -11,14 +11,13 @@
 
 #include "ha.h"
 
-#define ME "pg-1"
-#define SYSID "7000000000000000001"
+#define ME          "pg-1"
+#define SYSID       "7000000000000000001"
 #define OTHER_SYSID "7000000000000000999"
-#define WAL 50000000
+#define WAL         50000000
 /* 2026-01-01T00:00:00Z */
 #define NOW_WALL 1767225600000LL
-#define NOW_MS 1000000000LL
-
+#define NOW_MS   1000000000LL
 
 struct mspec {
 	const char *name;
@@ -61,7 +60,7 @@ struct world {
 	struct cspec reload; /* what a reload returns; = c unless reload_custom */
 	bool reload_custom;
 	bool reload_fails;
-	struct cspec old;    /* old_cluster; = c unless old_custom */
+	struct cspec old; /* old_cluster; = c unless old_custom */
 	bool old_custom;
 	bool no_old;
 	bool dcs_failed;

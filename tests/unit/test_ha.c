@@ -34,12 +34,11 @@
 #include "json.h"
 #include "util.h"
 
-
 #include "ha_test.h"
 
 struct mspec member(const char *name, const char *role)
 {
-	struct mspec m = { .name = name, .role = role, .state = "running", .timeline = 1 };
+	struct mspec m = {.name = name, .role = role, .state = "running", .timeline = 1};
 
 	return m;
 }
@@ -82,8 +81,8 @@ void world_default(struct world *w)
 	w->wd_healthy = true;
 	w->now_ms = NOW_MS;
 	w->now_wall_ms = NOW_WALL;
-	w->peers[0] = (struct peer_spec){ .name = "pg-2", .primary = true, .timeline = 1 };
-	w->peers[1] = (struct peer_spec){ .name = "pg-3", .wal = WAL, .timeline = 1 };
+	w->peers[0] = (struct peer_spec){.name = "pg-2", .primary = true, .timeline = 1};
+	w->peers[1] = (struct peer_spec){.name = "pg-3", .wal = WAL, .timeline = 1};
 	w->n_peers = 2;
 	w->update = w->acquire = w->init_race = w->fs_check = w->wd_activate = PGKEEL_HA_OK;
 	for (size_t i = 0; i < PGKEEL_HA_MAX_SYNC_WRITES; i++)
@@ -122,7 +121,7 @@ void as_leader(struct world *w)
 	w->pg.role = PGKEEL_HA_ROLE_MASTER;
 	w->is_leader = true;
 	w->wd_running = true;
-	*find_peer(w, "pg-2") = (struct peer_spec){ .name = "pg-2", .wal = WAL, .timeline = 1 };
+	*find_peer(w, "pg-2") = (struct peer_spec){.name = "pg-2", .wal = WAL, .timeline = 1};
 }
 
 /* The leader key expired; pg-2 went away (unreachable). */
@@ -132,8 +131,8 @@ void no_leader(struct world *w)
 	find_peer(w, "pg-2")->unreachable = true;
 }
 
-void ws_add(struct pgkeel_pg_walsender *ws, size_t *n, const char *name,
-                   const char *sync_state, int64_t lsn)
+void ws_add(struct pgkeel_pg_walsender *ws, size_t *n, const char *name, const char *sync_state,
+            int64_t lsn)
 {
 	struct pgkeel_pg_walsender *r = &ws[(*n)++];
 
@@ -152,7 +151,10 @@ static void add(struct pgkeel_cluster_builder *b, const char *key, const char *v
                 const char *version)
 {
 	struct pgkeel_dcs_entry e = {
-		.key = key, .value = value, .value_len = strlen(value), .version = version,
+	    .key = key,
+	    .value = value,
+	    .value_len = strlen(value),
+	    .version = version,
 	};
 
 	assert_int_equal(pgkeel_cluster_builder_add(b, &e), 0);
@@ -170,17 +172,19 @@ static struct pgkeel_cluster *build(const struct cspec *cs)
 		char conn[96] = "", api[96] = "", tags[256] = "", tl[32] = "";
 
 		if (!m->no_conn)
-			snprintf(conn, sizeof(conn), "\"conn_url\":\"postgres://127.0.0.%zu:5432/postgres\",",
-			         i + 1);
+			snprintf(conn, sizeof(conn),
+			         "\"conn_url\":\"postgres://127.0.0.%zu:5432/postgres\",", i + 1);
 		if (!m->no_api)
-			snprintf(api, sizeof(api), "\"api_url\":\"http://127.0.0.%zu:8008/patroni\",", i + 1);
+			snprintf(api, sizeof(api),
+			         "\"api_url\":\"http://127.0.0.%zu:8008/patroni\",", i + 1);
 		if (m->tags != NULL)
 			snprintf(tags, sizeof(tags), ",\"tags\":%s", m->tags);
 		if (m->timeline > 0)
 			snprintf(tl, sizeof(tl), ",\"timeline\":%lld", (long long)m->timeline);
 		snprintf(key, sizeof(key), "members/%s", m->name);
-		snprintf(val, sizeof(val), "{%s%s\"state\":\"%s\",\"role\":\"%s\",\"version\":\"3.0.2\"%s%s}",
-		         conn, api, m->state, m->role, tags, tl);
+		snprintf(val, sizeof(val),
+		         "{%s%s\"state\":\"%s\",\"role\":\"%s\",\"version\":\"3.0.2\"%s%s}", conn,
+		         api, m->state, m->role, tags, tl);
 		add(b, key, val, "M1");
 	}
 	if (cs->initialize != NULL)
@@ -247,7 +251,8 @@ static void render_effect(struct sbuf *b, const struct pgkeel_ha_effect *e)
 
 	switch (e->kind) {
 	case PGKEEL_HA_FX_INITIALIZE:
-		put(b, "initialize(%s,%s)", e->create_new ? "new" : "set", e->sysid ? e->sysid : "-");
+		put(b, "initialize(%s,%s)", e->create_new ? "new" : "set",
+		    e->sysid ? e->sysid : "-");
 		break;
 	case PGKEEL_HA_FX_DELETE_LEADER:
 	case PGKEEL_HA_FX_WRITE_LEADER_OPTIME:
@@ -266,7 +271,8 @@ static void render_effect(struct sbuf *b, const struct pgkeel_ha_effect *e)
 		else
 			put(b, "set_failover(%s,%s,%s%s)", e->fo_leader ? e->fo_leader : "-",
 			    e->fo_candidate ? e->fo_candidate : "-",
-			    e->fo_scheduled_at ? e->fo_scheduled_at : "-", e->version ? ",cas" : "");
+			    e->fo_scheduled_at ? e->fo_scheduled_at : "-",
+			    e->version ? ",cas" : "");
 		break;
 	case PGKEEL_HA_FX_SET_HISTORY:
 		put(b, "set_history(%lld)", (long long)e->timeline);
@@ -289,7 +295,8 @@ static void render_effect(struct sbuf *b, const struct pgkeel_ha_effect *e)
 			    e->while_not_sync_standby ? ",nosync" : "");
 		break;
 	case PGKEEL_HA_FX_DEMOTE:
-		put(b, "demote(%s%s)", pgkeel_demote_mode_name(e->demote_mode), e->task ? ",async" : "");
+		put(b, "demote(%s%s)", pgkeel_demote_mode_name(e->demote_mode),
+		    e->task ? ",async" : "");
 		break;
 	case PGKEEL_HA_FX_START:
 		if (strcmp(e->task, "starting primary after failure") == 0)
@@ -311,7 +318,8 @@ static void render_effect(struct sbuf *b, const struct pgkeel_ha_effect *e)
 	case PGKEEL_HA_FX_REWIND:
 	case PGKEEL_HA_FX_REINITIALIZE:
 	case PGKEEL_HA_FX_CLONE:
-		put(b, "%s(%s%s)", n, up_str(&e->upstream, ub, sizeof(ub)), e->standby ? ",standby" : "");
+		put(b, "%s(%s%s)", n, up_str(&e->upstream, ub, sizeof(ub)),
+		    e->standby ? ",standby" : "");
 		break;
 	case PGKEEL_HA_FX_BOOTSTRAP:
 		put(b, "%s%s", n, e->standby ? "(standby)" : "");
@@ -355,7 +363,8 @@ static void render_request(struct sbuf *b, const struct pgkeel_ha_request *r)
 		put(b, ")");
 		break;
 	case PGKEEL_HA_REQ_UPDATE_LOCK:
-		put(b, "update%s%s", r->with_status ? "(status)" : "", r->with_failsafe ? "(fs)" : "");
+		put(b, "update%s%s", r->with_status ? "(status)" : "",
+		    r->with_failsafe ? "(fs)" : "");
 		break;
 	case PGKEEL_HA_REQ_ACQUIRE_LOCK:
 		put(b, "acquire");
@@ -488,7 +497,8 @@ static void answer(struct run *r, const struct pgkeel_ha_request *q)
 	case PGKEEL_HA_REQ_SYNC_RESAMPLE:
 		a->resample.done = true;
 		/* what PostgreSQL reads back: ours, the request's text dies with it */
-		snprintf(r->rs_ssn, sizeof(r->rs_ssn), "%s", w->rs_ssn != NULL ? w->rs_ssn : q->ssn);
+		snprintf(r->rs_ssn, sizeof(r->rs_ssn), "%s",
+		         w->rs_ssn != NULL ? w->rs_ssn : q->ssn);
 		a->resample.ssn = r->rs_ssn;
 		a->resample.mark = w->rs_mark;
 		a->resample.walsenders = w->rs_ws;
@@ -539,7 +549,7 @@ static void drive(struct run *r, entry_fn entry)
 	facts(r);
 	pgkeel_ha_decision_init(&r->d);
 	for (int i = 0;; i++) {
-		struct sbuf one = { .n = 0 };
+		struct sbuf one = {.n = 0};
 
 		assert_true(i < PGKEEL_HA_MAX_CALLS);
 		entry(&r->f, &r->d);
@@ -586,7 +596,6 @@ void shutdown_entry(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *
 
 /* ------------------------------------------------------------------------ */
 /* the table */
-
 
 static void dump(const struct row *row, struct run *r)
 {
@@ -679,7 +688,7 @@ static void test_parse_time(void **state)
 	assert_int_equal(t, NOW_WALL + 123);
 	assert_true(pgkeel_ha_parse_time("2000-02-29T12:00:00Z", &t));
 	assert_int_equal(t, 951825600000LL);
-	assert_false(pgkeel_ha_parse_time("2026-01-01T00:00:00", &t));  /* no zone */
+	assert_false(pgkeel_ha_parse_time("2026-01-01T00:00:00", &t)); /* no zone */
 	assert_false(pgkeel_ha_parse_time("2026-01-01", &t));
 	assert_false(pgkeel_ha_parse_time("2026-13-01T00:00:00Z", &t));
 	assert_false(pgkeel_ha_parse_time("2026-01-01T24:00:00Z", &t));
@@ -718,9 +727,9 @@ static void check_ssn(const char *const *names, size_t n, int version, const cha
 
 static void test_ssn_format(void **state)
 {
-	const char *one[] = { "pg_2" }, *dash[] = { "pg-2" }, *two[] = { "pg-3", "pg-2" };
-	const char *kw[] = { "first", "Any", "b" }, *q[] = { "a\"b" }, *star[] = { "pg_2", "*" };
-	const char *mixed[] = { "Zed", "abc" };
+	const char *one[] = {"pg_2"}, *dash[] = {"pg-2"}, *two[] = {"pg-3", "pg-2"};
+	const char *kw[] = {"first", "Any", "b"}, *q[] = {"a\"b"}, *star[] = {"pg_2", "*"};
+	const char *mixed[] = {"Zed", "abc"};
 
 	(void)state;
 	check_ssn(one, 0, 150000, NULL);
@@ -780,7 +789,7 @@ static void test_state_copy(void **state)
 
 static void test_copy_slots_message(void **state)
 {
-	const char *names[] = { "ls1", "ls_2" };
+	const char *names[] = {"ls1", "ls_2"};
 	struct pgkeel_ha_decision d;
 
 	(void)state;
@@ -843,7 +852,7 @@ static void test_settings_from_config(void **state)
 	                  "\"check_timeline\":1,\"maximum_lag_on_failover\":\"100\","
 	                  "\"standby_cluster\":{\"restore_command\":\"cp x y\"},"
 	                  "\"postgresql\":{\"remove_data_directory_on_diverged_timelines\":true}}";
-	struct pgkeel_config_opts opts = { .strict = false };
+	struct pgkeel_config_opts opts = {.strict = false};
 	struct pgkeel_config *c, *c2;
 	struct pgkeel_ha_settings s;
 	struct pgkeel_diag d;
@@ -908,15 +917,15 @@ static void test_settings_from_config(void **state)
 }
 
 static const struct CMUnitTest ha_misc_tests[] = {
-	cmocka_unit_test(test_sysid_valid),
-	cmocka_unit_test(test_parse_time),
-	cmocka_unit_test(test_pg_version),
-	cmocka_unit_test(test_ssn_format),
-	cmocka_unit_test(test_names),
-	cmocka_unit_test(test_state_copy),
-	cmocka_unit_test(test_copy_slots_message),
-	cmocka_unit_test(test_decision_reuse),
-	cmocka_unit_test(test_settings_from_config),
+    cmocka_unit_test(test_sysid_valid),
+    cmocka_unit_test(test_parse_time),
+    cmocka_unit_test(test_pg_version),
+    cmocka_unit_test(test_ssn_format),
+    cmocka_unit_test(test_names),
+    cmocka_unit_test(test_state_copy),
+    cmocka_unit_test(test_copy_slots_message),
+    cmocka_unit_test(test_decision_reuse),
+    cmocka_unit_test(test_settings_from_config),
 };
 
 static void test_row(void **state)
@@ -927,9 +936,8 @@ static void test_row(void **state)
 /* One cmocka test per row, named after it, then the helpers' tests. */
 int main(void)
 {
-	const struct row *tables[] = { ha_rows_cycle, ha_rows_race, ha_rows_leader, ha_rows_sync };
-	const size_t lens[] = { ha_rows_cycle_n, ha_rows_race_n, ha_rows_leader_n,
-		                ha_rows_sync_n };
+	const struct row *tables[] = {ha_rows_cycle, ha_rows_race, ha_rows_leader, ha_rows_sync};
+	const size_t lens[] = {ha_rows_cycle_n, ha_rows_race_n, ha_rows_leader_n, ha_rows_sync_n};
 	size_t n = PGKEEL_ARRAY_LEN(ha_misc_tests), k = 0;
 	struct CMUnitTest *tests;
 	int rc;
