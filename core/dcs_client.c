@@ -46,8 +46,12 @@ int64_t pgkeel_dcsc_lock_deadline_mono(const struct pgkeel_dcsc *c)
 
 int64_t pgkeel_dcsc_cap(const struct pgkeel_dcsc *c, int64_t deadline_ms)
 {
-	int64_t lock = pgkeel_dcsc_lock_deadline_mono(c);
+	int64_t lock;
 
+	/* an expired lock caps nothing: we no longer lead, the call decides what next */
+	if (!pgkeel_dcsc_lock_valid(c))
+		return deadline_ms;
+	lock = pgkeel_dcsc_lock_deadline_mono(c);
 	return lock < deadline_ms ? lock : deadline_ms;
 }
 

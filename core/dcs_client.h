@@ -47,7 +47,7 @@ int64_t pgkeel_dcsc_lock_remaining_ms(const struct pgkeel_dcsc *c);
 bool pgkeel_dcsc_lock_valid(const struct pgkeel_dcsc *c);
 /* The lock's deadline as a monotonic time (INT64_MAX when not locked). */
 int64_t pgkeel_dcsc_lock_deadline_mono(const struct pgkeel_dcsc *c);
-/* deadline_ms capped by the lock deadline while the lock is held. */
+/* deadline_ms capped by the lock deadline while the lock is held (and valid). */
 int64_t pgkeel_dcsc_cap(const struct pgkeel_dcsc *c, int64_t deadline_ms);
 /* Forget the lock (we released it or learnt we lost it). */
 void pgkeel_dcsc_drop_lock(struct pgkeel_dcsc *c);

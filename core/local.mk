@@ -36,6 +36,7 @@ core_libpgkeelcore_la_SOURCES = \
 	core/dcs_client.c core/dcs_client.h \
 	core/member.c core/member.h \
 	core/history.c core/history.h \
+	core/loop.c core/loop.h \
 	core/state.c core/state.h \
 	core/rest.c core/rest.h core/rest_internal.h \
 	core/rest_status.c core/rest_failover.c

@@ -29,6 +29,7 @@
 #include "exit_codes.h"
 #include "host.h"
 #include "log.h"
+#include "loop.h"
 #include "util.h"
 
 static void usage(FILE *out)
@@ -113,75 +114,17 @@ struct daemon {
 	const char *config_path;
 	bool strict;
 	struct pgkeel_config *cfg;
-	struct pgkeel_dcs_module backend;
-	struct pgkeel_dcs *dcs;
 	int sigfd;
 };
-
-static bool backend_open(struct daemon *d)
-{
-	struct pgkeel_config *c = d->cfg;
-	struct pgkeel_dcs_params params = {
-	    .struct_size = sizeof(params),
-	    .namespace_ = c->namespace_,
-	    .scope = c->scope,
-	    .name = c->name,
-	    .ttl = c->ttl,
-	    .loop_wait = c->loop_wait,
-	    .retry_timeout = c->retry_timeout,
-	    .options_json = c->dcs_options_json ? c->dcs_options_json : "{}",
-	    .user_agent = "pgkeel/" PACKAGE_VERSION,
-	};
-	struct pgkeel_err err = {0};
-	char msg[1024];
-	enum pgkeel_dcs_status st;
-
-	if (!pgkeel_dcs_load(pgkeel_dcs_backend_dir(c->backend_dir), c->dcs_type, &d->backend, msg,
-	                     sizeof(msg))) {
-		log_error("%s", msg);
-		return false;
-	}
-	st = d->backend.plugin->init(pgkeel_host_get(), &params, &d->dcs, &err);
-	if (st != PGKEEL_DCS_OK) {
-		log_error("DCS backend %s: initialisation failed: %s", d->backend.path,
-		          err.msg[0] ? err.msg : "no detail");
-		d->dcs = NULL;
-		return false;
-	}
-	return true;
-}
-
-static void reload(struct daemon *d)
-{
-	struct pgkeel_config_opts opts = {.strict = d->strict, .use_environ = true};
-	struct pgkeel_diag diag;
-	struct pgkeel_config *n;
-	char err[512];
-
-	log_info("received SIGHUP, reloading the configuration from %s", d->cfg->source);
-	pgkeel_diag_init(&diag);
-	n = pgkeel_config_reload(d->cfg, d->config_path, &opts, &diag);
-	pgkeel_diag_log(&diag);
-	if (n == NULL) {
-		log_error("the new configuration is not valid; keeping the current one");
-	} else {
-		if (!pgkeel_log_reconfigure(&n->log, err, sizeof(err)))
-			log_error("log: %s; keeping the current log settings", err);
-		pgkeel_config_publish(n);
-		pgkeel_config_unref(d->cfg);
-		d->cfg = n;
-		log_info("configuration reloaded");
-	}
-	pgkeel_diag_clear(&diag);
-}
 
 static int run(struct daemon *d)
 {
 	struct pgkeel_config_opts opts = {.strict = d->strict, .use_environ = true};
+	struct pgkeel_loop_opts lo;
 	struct pgkeel_diag diag;
 	sigset_t mask;
 	char err[512];
-	bool stop = false;
+	int code;
 
 	/*
 	 * Block the signals before anything else, so a SIGHUP or SIGTERM during
@@ -212,54 +155,20 @@ static int run(struct daemon *d)
 		log_error("libcurl initialisation failed");
 		return PGKEEL_EXIT_FAILURE;
 	}
-	if (!backend_open(d))
-		return PGKEEL_EXIT_FAILURE;
-
 	if (!pgkeel_log_start(&d->cfg->log, err, sizeof(err))) {
 		log_error("log: %s", err);
 		return PGKEEL_EXIT_FAILURE;
 	}
-	log_info("pgkeel %s starting: member %s of cluster %s, DCS %s (%s), namespace %s",
-	         PACKAGE_VERSION, d->cfg->name, d->cfg->scope, d->cfg->dcs_type, d->backend.path,
-	         d->cfg->namespace_);
-	log_info("this release validates the configuration and loads the DCS backend; it does "
-	         "not run the HA loop yet");
-#ifdef HAVE_SYSTEMD
-	sd_notify(0, "READY=1");
-#endif
-	while (!stop) {
-		struct pollfd pfd[2] = {
-		    {.fd = d->sigfd, .events = POLLIN},
-		    {.fd = pgkeel_host_event_fd(), .events = POLLIN},
-		};
-		struct signalfd_siginfo si;
-
-		if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("poll: %s", strerror(errno));
-			break;
-		}
-		if (pfd[1].fd >= 0 && (pfd[1].revents & POLLIN))
-			(void)pgkeel_host_take_events();
-		while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-			if (si.ssi_signo == SIGHUP)
-				reload(d);
-			else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-				stop = true;
-		}
-	}
-#ifdef HAVE_SYSTEMD
-	sd_notify(0, "STOPPING=1");
-#endif
-	log_info("pgkeel stopping");
-	if (d->backend.plugin != NULL)
-		d->backend.plugin->fini(d->dcs);
+	lo.cfg = d->cfg;
+	lo.config_path = d->config_path;
+	lo.strict = d->strict;
+	lo.sigfd = d->sigfd;
+	code = pgkeel_loop_run(&lo);
 	pgkeel_log_stop();
 	pgkeel_config_publish(NULL);
 	pgkeel_config_unref(d->cfg);
 	close(d->sigfd);
-	return PGKEEL_EXIT_OK;
+	return code;
 }
 
 int main(int argc, char **argv)

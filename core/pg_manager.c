@@ -466,8 +466,20 @@ static void do_promote(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		return;
 	res->ok = true;
 	pthread_mutex_lock(&m->mu);
+	memset(&m->current, 0, sizeof(m->current));
+	m->current.role = PGKEEL_PG_PRIMARY;
 	m->ckpt_done = false;
 	m->ckpt_requested = true;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* What the configuration follows from now on (pg_demote writes it itself). */
+static void set_current(struct pgkeel_pgm *m, const struct pgkeel_pgm_target *t,
+                        enum pgkeel_pg_role role)
+{
+	pthread_mutex_lock(&m->mu);
+	m->current = *t;
+	m->current.role = role;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -549,7 +561,7 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		pgkeel_pg_close(m->apg);
 		sr = pgkeel_pgctl_stop(m->ctl, r->stop_mode, r->stop_deadline_ms);
 		res->ok = sr != PGKEEL_PGCTL_STOP_ERROR;
-		if (res->ok)
+		if (res->ok && sr != PGKEEL_PGCTL_STOP_NOT_RUNNING)
 			notify_stopped(m, cfg, pgkeel_now_monotonic_ms() + 10000);
 		else
 			pgkeel_pgt_set_err(res->err, sizeof(res->err), "stop failed: %s",
@@ -580,6 +592,7 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		do_promote(m, r, res);
 		break;
 	case PGKEEL_PGM_DEMOTE:
+		set_current(m, &r->target, PGKEEL_PG_REPLICA);
 		demote_opts(m, cfg, r, &up, &dopts);
 		if (!pgkeel_demote_stop(r->demote_mode, &dopts, &dres)) {
 			pgkeel_pgt_set_err(res->err, sizeof(res->err), "%s", dres.err);
@@ -592,6 +605,9 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 			pgkeel_pgt_set_err(res->err, sizeof(res->err), "%s", dres.err);
 		break;
 	case PGKEEL_PGM_FOLLOW:
+		set_current(m, &r->target, r->target.role == PGKEEL_PG_STANDBY_LEADER
+		                                ? PGKEEL_PG_STANDBY_LEADER
+		                                : PGKEEL_PG_REPLICA);
 		demote_opts(m, cfg, r, &up, &dopts);
 		if (pgkeel_demote_follow(&dopts, &dres)) {
 			if (dres.restarted)
@@ -667,7 +683,7 @@ static void *worker_main(void *arg)
 		m->cancel = false;
 		pthread_cond_broadcast(&m->cv);
 		pthread_mutex_unlock(&m->mu);
-		if (m->host != NULL && m->host->post_event != NULL)
+		if (!r.no_wakeup && m->host != NULL && m->host->post_event != NULL)
 			m->host->post_event(m->host->ctx, PGKEEL_EVENT_OTHER);
 		pthread_mutex_lock(&m->mu);
 	}
@@ -1088,12 +1104,19 @@ void pgkeel_pgm_refresh(struct pgkeel_pgm *m, int64_t deadline_ms, struct pgkeel
 
 /* ------------------------------------------------------------ loop helpers */
 
-void pgkeel_pgm_set_ssn(struct pgkeel_pgm *m, const char *ssn)
+bool pgkeel_pgm_set_ssn(struct pgkeel_pgm *m, const char *ssn)
 {
+	bool changed;
+
 	pthread_mutex_lock(&m->mu);
-	free(m->ssn);
-	m->ssn = ssn != NULL ? pgkeel_strdup(ssn) : NULL;
+	changed = (ssn == NULL) != (m->ssn == NULL) ||
+	          (ssn != NULL && strcmp(ssn, m->ssn) != 0);
+	if (changed) {
+		free(m->ssn);
+		m->ssn = ssn != NULL ? pgkeel_strdup(ssn) : NULL;
+	}
 	pthread_mutex_unlock(&m->mu);
+	return changed;
 }
 
 bool pgkeel_pgm_reload_now(struct pgkeel_pgm *m, int64_t deadline_ms, char *err, size_t errlen)
@@ -1112,11 +1135,20 @@ bool pgkeel_pgm_reload_now(struct pgkeel_pgm *m, int64_t deadline_ms, char *err,
 		pgkeel_config_unref(cfg);
 		return false;
 	}
-	if (t.role == PGKEEL_PG_PRIMARY || t.role == PGKEEL_PG_REPLICA ||
-	    t.role == PGKEEL_PG_STANDBY_LEADER) {
-		/* the role the postmaster runs in, when the loop never configured one */
-		if (!t.has_upstream && pgkeel_pgctl_status(m->ctl)->role == PGKEEL_PGCTL_ROLE_PRIMARY)
-			t.role = PGKEEL_PG_PRIMARY;
+	/* the role the postmaster runs in decides the recovery part: a reload never
+	 * turns a standby into a primary (standby.signal must stay for promote) */
+	switch (pgkeel_pgctl_status(m->ctl)->role) {
+	case PGKEEL_PGCTL_ROLE_PRIMARY:
+		memset(&t, 0, sizeof(t));
+		t.role = PGKEEL_PG_PRIMARY;
+		break;
+	case PGKEEL_PGCTL_ROLE_REPLICA:
+	case PGKEEL_PGCTL_ROLE_STANDBY_LEADER:
+		if (t.role == PGKEEL_PG_PRIMARY)
+			t.role = PGKEEL_PG_REPLICA;
+		break;
+	case PGKEEL_PGCTL_ROLE_UNKNOWN:
+		break;
 	}
 	ok = write_config(m, cfg, &t, deadline_ms, &files, err, errlen) &&
 	     pgkeel_pgctl_reload(m->ctl, err, errlen);

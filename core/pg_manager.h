@@ -124,6 +124,7 @@ struct pgkeel_pgm_request {
 	int64_t stop_deadline_ms;  /* monotonic: SIGKILL then; 0: now + 60 s */
 	int64_t ready_deadline_ms; /* monotonic: stop waiting for readiness; 0: now + 60 s */
 	json_object *replica_methods; /* CREATE_REPLICA / REINITIALIZE; NULL: configured */
+	bool no_wakeup; /* the caller waits for it (pgkeel_pgm_wait_idle): no post_event */
 	/* REWIND: the leader to rewind from (its member data) */
 	char leader_name[128];
 	char leader_conn_url[512];
@@ -211,9 +212,10 @@ bool pgkeel_pgm_wait_idle(struct pgkeel_pgm *m, int64_t deadline_ms);
 
 /*
  * The synchronous_standby_names value the configuration carries from now
- * on (with synchronous_mode; NULL: the parameter is left out).
+ * on (with synchronous_mode; NULL: the parameter is left out).  True when
+ * it differs from the value before.
  */
-void pgkeel_pgm_set_ssn(struct pgkeel_pgm *m, const char *ssn);
+bool pgkeel_pgm_set_ssn(struct pgkeel_pgm *m, const char *ssn);
 /*
  * Write the configuration for the current role and upstream and SIGHUP the
  * postmaster, on the loop's thread (small file writes).  False when an
