@@ -18,10 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "cluster.h"
 #include "dcs_client.h"
 #include "dcs_loader.h"
@@ -91,8 +87,12 @@ struct loop {
 	char *last_message;
 	struct pending_req *pending;
 	int64_t next_poll_ms;
+	void (*notify_fn)(const char *state);
 	json_object *status_slots; /* the leader's /status slots, from the last slot sync */
 	bool demote_releases;      /* the running demotion releases the leader key */
+	bool demoting;             /* a demotion runs: /leader and /primary answer 503 */
+	char **copy_names;         /* logical slots being copied this cycle */
+	size_t n_copy_names;
 };
 
 static void json_put(json_object **o)
@@ -102,6 +102,12 @@ static void json_put(json_object **o)
 }
 
 /* ------------------------------------------------------------ small helpers */
+
+static void notify(const struct loop *L, const char *state)
+{
+	if (L->notify_fn != NULL)
+		L->notify_fn(state);
+}
 
 static int64_t now_ms(void)
 {
@@ -777,6 +783,8 @@ static bool submit(struct loop *L, enum pgkeel_pgm_kind kind, const char *task,
 	return true;
 }
 
+static void task_finished(struct loop *L, const struct pgkeel_pgm_result *res);
+
 /* Run an action and wait for it (bounded): Patroni's synchronous calls. */
 static bool run_sync(struct loop *L, struct pgkeel_pgm_request *r, int64_t deadline_ms)
 {
@@ -792,8 +800,10 @@ static bool run_sync(struct loop *L, struct pgkeel_pgm_request *r, int64_t deadl
 		log_warning("%s did not finish in time", r->name ? r->name : "action");
 		return false;
 	}
-	if (pgkeel_pgm_take_result(L->pgm, &res))
+	if (pgkeel_pgm_take_result(L->pgm, &res)) {
+		task_finished(L, &res);
 		return res.ok;
+	}
 	return false;
 }
 
@@ -959,6 +969,44 @@ static void start_rewind(struct loop *L, const struct pgkeel_ha_effect *fx)
 		log_warning("Failed to run %s, %s", r.name, err);
 }
 
+static void publish(struct loop *L, bool with_pg);
+
+/* §7.4 once per cycle; a replica missing logical slots copies them (Patroni's
+ * copy_logical_slots task) when the decision allows it. */
+static void sync_slots(struct loop *L, struct cycle *c, const struct pgkeel_ha_effect *fx)
+{
+	char **copy = NULL;
+	size_t n_copy = 0;
+
+	json_put(&L->status_slots);
+	L->status_slots = pgkeel_pgm_sync_slots(
+	    L->pgm, c->cluster, pg_role_of(L->role),
+	    L->pg.status->in_recovery ? -1 : L->pg.status->wal_lsn, now_ms() + 5000, &copy,
+	    &n_copy);
+	if (n_copy > 0 && fx->copy_allowed && c->cluster != NULL &&
+	    !pgkeel_cluster_is_unlocked(c->cluster)) {
+		struct pgkeel_pgm_request r;
+		char err[256];
+
+		memset(&r, 0, sizeof(r));
+		r.kind = PGKEEL_PGM_COPY_SLOTS;
+		r.name = "copy_logical_slots";
+		r.target.role = pg_role_of(L->role);
+		r.cluster = c->cluster;
+		r.slot_names = copy;
+		r.n_slot_names = n_copy;
+		r.stop_deadline_ms = now_ms() + (int64_t)L->cfg->ttl * 1000;
+		r.ready_deadline_ms = now_ms() + 60000;
+		if (pgkeel_pgm_submit(L->pgm, &r, err, sizeof(err))) {
+			L->copy_names = copy; /* for the cycle's message */
+			L->n_copy_names = n_copy;
+			return;
+		}
+		log_warning("%s", err);
+	}
+	pgkeel_pgm_names_free(copy, n_copy);
+}
+
 static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effect *fx)
 {
 	struct pgkeel_pgm_target t;
@@ -1078,6 +1126,9 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		if (r.stop_deadline_ms <= now_ms() || r.stop_deadline_ms == INT64_MAX)
 			r.stop_deadline_ms = now_ms() + 1000;
 		r.ready_deadline_ms = now_ms() + (int64_t)L->cfg->ttl * 1000;
+		/* health checks stop sending writes here before PostgreSQL goes down */
+		L->demoting = true;
+		publish(L, false);
 		L->role = PGKEEL_HA_ROLE_DEMOTED;
 		L->demote_releases = fx->demote_mode == PGKEEL_DEMOTE_GRACEFUL ||
 		                     fx->demote_mode == PGKEEL_DEMOTE_IMMEDIATE;
@@ -1162,12 +1213,8 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 			L->hs.rewind = PGKEEL_HA_REWIND_CHECKPOINT;
 		break;
 	case PGKEEL_HA_FX_SYNC_SLOTS:
-		if (L->pg.queried && L->pg.status != NULL && !fx->dcs_failed) {
-			json_put(&L->status_slots);
-			L->status_slots = pgkeel_pgm_sync_slots(
-			    L->pgm, c->cluster, pg_role_of(L->role),
-			    L->pg.status->in_recovery ? -1 : L->pg.status->wal_lsn, now_ms() + 5000);
-		}
+		if (L->pg.queried && L->pg.status != NULL && !fx->dcs_failed)
+			sync_slots(L, c, fx);
 		break;
 	case PGKEEL_HA_FX_FATAL:
 		log_fatal("%s", fx->message ? fx->message : "fatal");
@@ -1193,6 +1240,7 @@ static void task_finished(struct loop *L, const struct pgkeel_pgm_result *res)
 		}
 		break;
 	case PGKEEL_PGM_DEMOTE:
+		L->demoting = false;
 		if (res->ok) {
 			L->role = PGKEEL_HA_ROLE_REPLICA;
 			fire_callback(L, "on_role_change", L->role);
@@ -1273,6 +1321,12 @@ static void run_decision(struct loop *L, struct cycle *c,
 	pgkeel_ha_state_copy(&L->hs, &d.plan.state);
 	for (i = 0; i < d.plan.n_effects && !L->stop; i++)
 		execute(L, c, &d.plan.effects[i]);
+	if (L->n_copy_names > 0) {
+		pgkeel_ha_copy_slots_message(&d, (const char *const *)L->copy_names, L->n_copy_names);
+		pgkeel_pgm_names_free(L->copy_names, L->n_copy_names);
+		L->copy_names = NULL;
+		L->n_copy_names = 0;
+	}
 	if (d.plan.message != NULL) {
 		log_info("%s", d.plan.message);
 		free(L->last_message);
@@ -1352,7 +1406,8 @@ static void publish(struct loop *L, bool with_pg)
 	s->pg_state = pgkeel_strdup(L->pg.ctl.state_name[0] ? L->pg.ctl.state_name : "stopped");
 	s->pg_running = L->pg.running;
 	s->role = state_role(L->role);
-	s->lock_deadline_ms = pgkeel_dcsc_lock_valid(&L->dcs) ? L->dcs.lock_until_boot : 0;
+	s->lock_deadline_ms =
+	    pgkeel_dcsc_lock_valid(&L->dcs) && !L->demoting ? L->dcs.lock_until_boot : 0;
 	s->next_cycle_ms = boot + (L->next_run_ms - mono);
 	s->ttl = L->cfg->ttl;
 	s->loop_wait = L->cfg->loop_wait;
@@ -1744,6 +1799,15 @@ static bool startup(struct loop *L)
 		}
 	}
 	if (L->cluster->config != NULL && L->cluster->config->valid) {
+		json_object *bdcs = pgkeel_json_path(L->cfg->local, "bootstrap.dcs");
+
+		if (json_object_is_type(bdcs, json_type_object) && L->cluster->initialize != NULL &&
+		    !L->cfg->dynamic_from_dcs && L->cfg->dynamic != NULL &&
+		    !json_object_equal(L->cfg->dynamic, L->cluster->config->data))
+			log_warning("bootstrap.dcs in %s differs from the dynamic configuration in the "
+			            "DCS; the cluster is initialized, so it has no effect (change the "
+			            "DCS configuration with patronictl edit-config)",
+			            L->cfg->source);
 		maybe_apply_cluster_config(L);
 	} else if ((cache = load_dynamic_cache(L->cfg)) != NULL) {
 		log_info("using the dynamic configuration cached in %s/%s", L->cfg->data_dir,
@@ -1797,6 +1861,7 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 	L->config_path = opts->config_path;
 	L->strict = opts->strict;
 	L->sigfd = opts->sigfd;
+	L->notify_fn = opts->notify;
 	L->exit_code = PGKEEL_EXIT_OK;
 	L->wake_at_ms = -1;
 	pgkeel_ha_state_init(&L->hs);
@@ -1822,15 +1887,14 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 	}
 	initial_role(L);
 	publish(L, true);
-#ifdef HAVE_SYSTEMD
-	sd_notify(0, "READY=1");
-#endif
 	if (!L->stop && startup(L)) {
+		notify(L, "READY=1"); /* REST listens, the DCS answered: not waiting for PostgreSQL */
 		L->next_run_ms = now_ms();
 		while (!L->stop) {
 			int64_t wait_to;
 
 			run_cycle(L);
+			notify(L, "WATCHDOG=1");
 			serve_rest(L);
 			poll_pending(L, true);
 			if (L->stop)
@@ -1860,12 +1924,10 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 			if (now_ms() < L->next_run_ms)
 				L->next_run_ms = now_ms();
 		}
+		notify(L, "STOPPING=1");
 		if (L->exit_code == PGKEEL_EXIT_OK)
 			shutdown_sequence(L);
 	}
-#ifdef HAVE_SYSTEMD
-	sd_notify(0, "STOPPING=1");
-#endif
 	while (L->pending != NULL) {
 		struct pending_req *p = L->pending;
 

@@ -22,6 +22,12 @@ struct pgkeel_loop_opts {
 	const char *config_path;   /* for SIGHUP */
 	bool strict;
 	int sigfd; /* SIGHUP, SIGTERM, SIGINT, SIGCHLD (blocked in every thread) */
+	/*
+	 * The service manager's notifications (sd_notify in the daemon; NULL: none):
+	 * "READY=1" once the REST API listens and the DCS answered, "WATCHDOG=1"
+	 * after every completed cycle, "STOPPING=1" when the shutdown begins.
+	 */
+	void (*notify)(const char *state);
 };
 
 /* Run until SIGTERM/SIGINT or a fatal condition; returns the exit code. */

@@ -117,10 +117,19 @@ struct daemon {
 	int sigfd;
 };
 
+static void service_notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	(void)sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
 static int run(struct daemon *d)
 {
 	struct pgkeel_config_opts opts = {.strict = d->strict, .use_environ = true};
-	struct pgkeel_loop_opts lo;
+	struct pgkeel_loop_opts lo = {0};
 	struct pgkeel_diag diag;
 	sigset_t mask;
 	char err[512];
@@ -163,6 +172,7 @@ static int run(struct daemon *d)
 	lo.config_path = d->config_path;
 	lo.strict = d->strict;
 	lo.sigfd = d->sigfd;
+	lo.notify = service_notify;
 	code = pgkeel_loop_run(&lo);
 	pgkeel_log_stop();
 	pgkeel_config_publish(NULL);

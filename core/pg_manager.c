@@ -76,7 +76,7 @@ struct pgkeel_pgm {
 static const char *const kind_names[] = {
     "none",   "start",     "stop",           "restart",        "reload",       "promote",
     "demote", "follow",    "bootstrap",      "post_bootstrap", "create_replica",
-    "reinitialize", "rewind",
+    "reinitialize", "rewind", "copy_logical_slots",
 };
 
 const char *pgkeel_pgm_kind_name(enum pgkeel_pgm_kind k)
@@ -473,6 +473,61 @@ static void do_promote(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 	pthread_mutex_unlock(&m->mu);
 }
 
+static struct pgkeel_pgm_target keep_target(struct pgkeel_pgm *m,
+                                            const struct pgkeel_pgm_target *t);
+
+/* This node as pg_slots sees it. */
+static void slots_input(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
+                        const struct pgkeel_cluster *cluster, enum pgkeel_pg_role role,
+                        struct pgkeel_slots_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->cluster = cluster;
+	in->name = cfg->name;
+	in->role = role;
+	in->tags = pgkeel_json_path(cfg->local, "tags");
+	in->config = cfg->effective;
+	in->server_version = pgkeel_pg_server_version(m->pg);
+	if (in->server_version == 0)
+		in->server_version = version_of(cfg, 0);
+}
+
+/* Patroni's copy_logical_slots: read from the leader, stop, install, start again. */
+static void do_copy_slots(struct pgkeel_pgm *m, struct pgkeel_config *cfg,
+                          const struct pgkeel_pgm_request *r, struct pgkeel_pgm_result *res)
+{
+	struct pgkeel_slots_input in;
+	struct pgkeel_slot_copies copies;
+	struct pgkeel_pgm_request again = *r;
+	enum pgkeel_pgctl_stop_result sr;
+
+	memset(&copies, 0, sizeof(copies));
+	slots_input(m, cfg, r->cluster, PGKEEL_PG_REPLICA, &in);
+	if (!pgkeel_slots_copy_read(&in, r->slot_names, r->n_slot_names, r->ready_deadline_ms,
+	                            &copies)) {
+		pgkeel_pgt_set_err(res->err, sizeof(res->err), "could not read the slots to copy");
+		return;
+	}
+	if (copies.n == 0) {
+		res->ok = true;
+		return;
+	}
+	pgkeel_pg_close(m->apg);
+	sr = pgkeel_pgctl_stop(m->ctl, PGKEEL_PGCTL_FAST, r->stop_deadline_ms);
+	snap(m);
+	if (sr == PGKEEL_PGCTL_STOP_ERROR) {
+		pgkeel_pgt_set_err(res->err, sizeof(res->err), "stop failed: %s",
+		                   pgkeel_pgctl_status(m->ctl)->reason);
+	} else if (pgkeel_slots_copy_install(cfg->data_dir, &copies, &m->logical, res->err,
+	                                     sizeof(res->err))) {
+		log_info("copied %zu logical slot(s) from the primary", copies.n);
+	}
+	/* start again in any case: the replica must not stay down */
+	again.target = keep_target(m, &r->target);
+	start_as(m, cfg, &again, res);
+	pgkeel_slot_copies_clear(&copies);
+}
+
 /* What the configuration follows from now on (pg_demote writes it itself). */
 static void set_current(struct pgkeel_pgm *m, const struct pgkeel_pgm_target *t,
                         enum pgkeel_pg_role role)
@@ -644,6 +699,9 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		pgkeel_pg_close(m->apg);
 		do_rewind(m, cfg, r, res);
 		break;
+	case PGKEEL_PGM_COPY_SLOTS:
+		do_copy_slots(m, cfg, r, res);
+		break;
 	}
 	pgkeel_config_unref(cfg);
 }
@@ -671,6 +729,8 @@ static void *worker_main(void *arg)
 		log_debug("async action %s started", res.name);
 		run_job(m, &r, &res);
 		json_object_put(r.replica_methods);
+		pgkeel_cluster_unref(r.cluster);
+		pgkeel_pgm_names_free((char **)r.slot_names, r.n_slot_names);
 		if (!res.ok && !res.timed_out)
 			log_warning("%s failed: %s", res.name, res.err);
 
@@ -886,6 +946,14 @@ bool pgkeel_pgm_submit(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 	m->req.name = NULL;
 	if (r->replica_methods != NULL)
 		json_object_get(r->replica_methods);
+	m->req.cluster = pgkeel_cluster_ref(r->cluster);
+	if (r->n_slot_names > 0) {
+		char **names = pgkeel_xcalloc(r->n_slot_names, sizeof(*names));
+
+		for (size_t i = 0; i < r->n_slot_names; i++)
+			names[i] = pgkeel_strdup(r->slot_names[i]);
+		m->req.slot_names = names;
+	}
 	(void)pgkeel_fmt(m->job_name, sizeof(m->job_name), "%s",
 	                 r->name != NULL ? r->name : pgkeel_pgm_kind_name(r->kind));
 	m->ctl_snap = *pgkeel_pgctl_status(m->ctl);
@@ -1157,9 +1225,16 @@ bool pgkeel_pgm_reload_now(struct pgkeel_pgm *m, int64_t deadline_ms, char *err,
 	return ok;
 }
 
+void pgkeel_pgm_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 json_object *pgkeel_pgm_sync_slots(struct pgkeel_pgm *m, const struct pgkeel_cluster *cluster,
                                    enum pgkeel_pg_role role, int64_t last_lsn,
-                                   int64_t deadline_ms)
+                                   int64_t deadline_ms, char ***copy, size_t *n_copy)
 {
 	struct pgkeel_config *cfg = config_get(m);
 	struct pgkeel_slots_input in;
@@ -1167,20 +1242,20 @@ json_object *pgkeel_pgm_sync_slots(struct pgkeel_pgm *m, const struct pgkeel_clu
 	struct pgkeel_pg_params params;
 	json_object *status = NULL;
 
-	memset(&in, 0, sizeof(in));
+	*copy = NULL;
+	*n_copy = 0;
 	memset(&res, 0, sizeof(res));
-	in.cluster = cluster;
-	in.name = cfg->name;
-	in.role = role;
-	in.tags = pgkeel_json_path(cfg->local, "tags");
-	in.config = cfg->effective;
-	in.server_version = pgkeel_pg_server_version(m->pg);
-	if (in.server_version == 0)
-		in.server_version = version_of(cfg, 0);
+	slots_input(m, cfg, cluster, role, &in);
 	pgkeel_pg_get_params(m->pg, &params);
 	if (pgkeel_slots_sync(m->pg, &params, &in, &m->logical, deadline_ms, &res) && res.read_ok &&
 	    role != PGKEEL_PG_REPLICA)
 		status = pgkeel_slots_status(&in, res.rows.v, res.rows.n, last_lsn);
+	if (role == PGKEEL_PG_REPLICA && res.n_copy > 0) {
+		*copy = res.copy; /* taken over */
+		*n_copy = res.n_copy;
+		res.copy = NULL;
+		res.n_copy = 0;
+	}
 	pgkeel_slots_result_clear(&res);
 	pgkeel_config_unref(cfg);
 	return status;

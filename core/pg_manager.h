@@ -49,6 +49,9 @@
  *                   (crash recovery, archiving, pg_rewind, WAL fetches);
  *                   result.detail is its enum pgkeel_rewind_result.  The
  *                   loop starts PostgreSQL afterwards.
+ *   COPY_SLOTS      Patroni's copy_logical_slots: read the slots from the
+ *                   leader of the request's cluster, fast stop, install
+ *                   them, start again as the replica it was
  *
  * Threads: refresh, submit, take_result, cancel and free are called by the
  * HA loop's thread.  The worker and the checkpoint thread touch nothing the
@@ -87,6 +90,7 @@ enum pgkeel_pgm_kind {
 	PGKEEL_PGM_CREATE_REPLICA,
 	PGKEEL_PGM_REINITIALIZE,
 	PGKEEL_PGM_REWIND,
+	PGKEEL_PGM_COPY_SLOTS,
 };
 
 /* "start", "stop", ... (for logs; Patroni's task names come from the caller). */
@@ -125,6 +129,10 @@ struct pgkeel_pgm_request {
 	int64_t ready_deadline_ms; /* monotonic: stop waiting for readiness; 0: now + 60 s */
 	json_object *replica_methods; /* CREATE_REPLICA / REINITIALIZE; NULL: configured */
 	bool no_wakeup; /* the caller waits for it (pgkeel_pgm_wait_idle): no post_event */
+	/* COPY_SLOTS: the cluster (a reference is taken) and the slot names (copied) */
+	struct pgkeel_cluster *cluster;
+	char *const *slot_names;
+	size_t n_slot_names;
 	/* REWIND: the leader to rewind from (its member data) */
 	char leader_name[128];
 	char leader_conn_url[512];
@@ -227,10 +235,14 @@ bool pgkeel_pgm_reload_now(struct pgkeel_pgm *m, int64_t deadline_ms, char *err,
  * connection, logical slots' readiness kept here).  Returns the leader's
  * /status "slots" object built from what was read (caller puts; NULL when
  * nothing was read or not a primary).  last_lsn: the primary's WAL position.
+ * *copy / *n_copy: the logical slots a replica should copy from the
+ * leader (may be NULL/0).
  */
 json_object *pgkeel_pgm_sync_slots(struct pgkeel_pgm *m, const struct pgkeel_cluster *cluster,
                                    enum pgkeel_pg_role role, int64_t last_lsn,
-                                   int64_t deadline_ms);
+                                   int64_t deadline_ms, char ***copy, size_t *n_copy);
+/* Free what pgkeel_pgm_sync_slots returned in *copy. */
+void pgkeel_pgm_names_free(char **names, size_t n);
 
 /*
  * pg_controldata of the data directory (LANG=C), bounded by deadline_ms,
