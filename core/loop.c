@@ -91,6 +91,7 @@ struct loop {
 	json_object *status_slots; /* the leader's /status slots, from the last slot sync */
 	bool demote_releases;      /* the running demotion releases the leader key */
 	bool demoting;             /* a demotion runs: /leader and /primary answer 503 */
+	bool params_dirty;         /* the configuration changed: rewrite postgresql.conf, reload */
 	char **copy_names;         /* logical slots being copied this cycle */
 	size_t n_copy_names;
 };
@@ -208,6 +209,7 @@ static void apply_dynamic(struct loop *L, json_object *dynamic, const char *what
 	pgkeel_config_unref(L->cfg);
 	L->cfg = n;
 	pgkeel_pgm_set_config(L->pgm, n);
+	L->params_dirty = true;
 	L->dcs.ttl_s = n->ttl;
 	if (L->backend.plugin->set_ttl != NULL) {
 		struct pgkeel_err e = {0};
@@ -971,6 +973,25 @@ static void start_rewind(struct loop *L, const struct pgkeel_ha_effect *fx)
 
 static void publish(struct loop *L, bool with_pg);
 
+/*
+ * A new configuration reaches PostgreSQL (Patroni's reload_config): the
+ * files are rewritten and the postmaster reloaded; what needs a restart
+ * shows as pending_restart in the member data from the next sample.
+ */
+static void apply_parameters(struct loop *L)
+{
+	char err[512];
+
+	if (!L->params_dirty || !L->pg.running || L->pg.busy)
+		return;
+	log_info("Reloading PostgreSQL configuration.");
+	if (!pgkeel_pgm_reload_now(L->pgm, now_ms() + 5000, err, sizeof(err)))
+		log_warning("reloading the PostgreSQL configuration failed: %s", err);
+	else
+		fire_callback(L, "on_reload", L->role);
+	L->params_dirty = false;
+}
+
 /* §7.4 once per cycle; a replica missing logical slots copies them (Patroni's
  * copy_logical_slots task) when the decision allows it. */
 static void sync_slots(struct loop *L, struct cycle *c, const struct pgkeel_ha_effect *fx)
@@ -1088,11 +1109,13 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 	case PGKEEL_HA_FX_FAILSAFE_ACTIVE:
 		L->failsafe_active = fx->on;
 		break;
+	case PGKEEL_HA_FX_HANDLE_PARAMETER_CHANGE:
+		apply_parameters(L);
+		break;
 	case PGKEEL_HA_FX_WATCHDOG_DISABLE:
 	case PGKEEL_HA_FX_WATCHDOG_KEEPALIVE:
 	case PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART:
 	case PGKEEL_HA_FX_SANITY_CHECKS:
-	case PGKEEL_HA_FX_HANDLE_PARAMETER_CHANGE:
 		break;
 	case PGKEEL_HA_FX_SET_ROLE:
 		L->role = fx->role;
@@ -1647,6 +1670,8 @@ static void run_cycle(struct loop *L)
 	cycle_clear(&cy);
 	if (st == PGKEEL_DCS_OK)
 		maybe_apply_cluster_config(L);
+	if (L->role == PGKEEL_HA_ROLE_MASTER || L->role == PGKEEL_HA_ROLE_STANDBY_LEADER)
+		apply_parameters(L); /* replicas do it in follow (HANDLE_PARAMETER_CHANGE) */
 	save_dynamic_cache(L);
 	publish(L, true);
 }
