@@ -61,6 +61,7 @@ struct loop {
 	bool strict;
 	int sigfd;
 	bool stop;
+	bool fatal; /* a FATAL effect ran: nothing after it */
 	int exit_code;
 
 	struct pgkeel_dcs_module backend;
@@ -1068,9 +1069,14 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		if (st != PGKEEL_DCS_OK)
 			dcs_log_failure(L, "take_leader", st);
 		break;
-	case PGKEEL_HA_FX_DELETE_LEADER:
-		if (fx->lsn >= 0) {
-			json = pgkeel_status_encode(fx->lsn, NULL);
+	case PGKEEL_HA_FX_DELETE_LEADER: {
+		int64_t lsn = fx->lsn, stopped_lsn;
+
+		/* after a stop in this plan (shutdown): its shutdown checkpoint is the optime */
+		if (lsn < 0 && pgkeel_pgm_take_stopped(L->pgm, &stopped_lsn))
+			lsn = stopped_lsn;
+		if (lsn >= 0) {
+			json = pgkeel_status_encode(lsn, NULL);
 			(void)L->backend.plugin->write_status(L->dcs_handle, json, dcs_deadline(L), &e);
 			free(json);
 		}
@@ -1078,6 +1084,7 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		if (st != PGKEEL_DCS_OK && st != PGKEEL_DCS_CONFLICT)
 			dcs_log_failure(L, "delete_leader", st);
 		break;
+	}
 	case PGKEEL_HA_FX_WRITE_LEADER_OPTIME:
 		json = pgkeel_status_encode(fx->lsn, NULL);
 		(void)L->backend.plugin->write_status(L->dcs_handle, json, dcs_deadline(L), &e);
@@ -1242,6 +1249,7 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 	case PGKEEL_HA_FX_FATAL:
 		log_fatal("%s", fx->message ? fx->message : "fatal");
 		L->stop = true;
+		L->fatal = true;
 		L->exit_code = fx->exit_code;
 		break;
 	}
@@ -1342,7 +1350,7 @@ static void run_decision(struct loop *L, struct cycle *c,
 			log_info("%s", d.plan.notes[i].text);
 	}
 	pgkeel_ha_state_copy(&L->hs, &d.plan.state);
-	for (i = 0; i < d.plan.n_effects && !L->stop; i++)
+	for (i = 0; i < d.plan.n_effects && !L->fatal; i++)
 		execute(L, c, &d.plan.effects[i]);
 	if (L->n_copy_names > 0) {
 		pgkeel_ha_copy_slots_message(&d, (const char *const *)L->copy_names, L->n_copy_names);
@@ -1840,6 +1848,9 @@ static bool startup(struct loop *L)
 		apply_dynamic(L, cache, "cached dynamic configuration");
 		json_object_put(cache);
 	}
+	/* the configuration at start is what PostgreSQL gets when it is started;
+	 * an instance adopted running keeps its files until something changes */
+	L->params_dirty = false;
 	return true;
 }
 
@@ -1870,6 +1881,19 @@ static void shutdown_sequence(struct loop *L)
 	gather(L, &c, false);
 	run_decision(L, &c, step_shutdown, NULL);
 	cycle_clear(&c);
+	refresh_pg(L);
+	if (pgkeel_dcsc_lock_valid(&L->dcs) && !L->pg.running && !is_paused(L)) {
+		/* §5.10: stopped while holding the key: hand it over now, not after ttl */
+		struct pgkeel_ha_effect fx;
+
+		memset(&fx, 0, sizeof(fx));
+		fx.kind = PGKEEL_HA_FX_DELETE_LEADER;
+		fx.lsn = -1;
+		memset(&c, 0, sizeof(c));
+		execute(L, &c, &fx);
+		touch_member(L);
+		log_info("released the leader key after stopping PostgreSQL");
+	}
 }
 
 int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
