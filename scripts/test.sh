@@ -25,7 +25,7 @@ PACKAGES=(
 	libyaml-dev libjson-c-dev libcurl4-openssl-dev libpq-dev libmicrohttpd-dev
 	libcmocka-dev libsystemd-dev libzookeeper-mt-dev libssl-dev
 	groff-base python3-pytest postgresql-15 xz-utils
-	etcd-server patroni python3-etcd python3-psycopg2 openssl
+	etcd-server patroni python3-etcd python3-psycopg2 openssl haproxy faketime
 )
 
 declare -a timing_names=() timing_secs=() timing_status=()
