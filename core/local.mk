@@ -50,6 +50,9 @@ core_libpgkeelcore_la_LIBADD += $(MHD_LIBS)
 # the HTTP client to the other members' REST APIs
 core_libpgkeelcore_la_SOURCES += core/peers.c core/peers.h
 
+# the PostgreSQL sampler thread (the REST API's samples, core/sampler.h)
+core_libpgkeelcore_la_SOURCES += core/sampler.c core/sampler.h
+
 # the HA decision (pure): the cycle, the race, synchronous replication, settings
 core_libpgkeelcore_la_SOURCES += core/ha.c core/ha.h core/ha_internal.h core/ha_engine.c \
 	core/ha_race.c core/ha_sync.c core/ha_util.c
@@ -58,3 +61,6 @@ bin_PROGRAMS += core/pgkeel
 core_pgkeel_SOURCES = core/main.c
 core_pgkeel_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS)
 core_pgkeel_LDADD = core/libpgkeelcore.la $(SYSTEMD_LIBS)
+
+# the watchdog device (armed while leader)
+core_libpgkeelcore_la_SOURCES += core/watchdog.c core/watchdog.h
