@@ -38,6 +38,7 @@
 #include "pg_rewind.h"
 #include "pg_rewind_run.h"
 #include "rest.h"
+#include "sampler.h"
 #include "state.h"
 #include "util.h"
 
@@ -72,6 +73,7 @@ struct loop {
 	struct pgkeel_callbacks cb;
 	struct pgkeel_rest *rest;
 	struct pgkeel_peers *peers;
+	struct pgkeel_sampler *sampler; /* publishes the PostgreSQL sample for REST */
 
 	struct pgkeel_cluster *cluster;     /* last loaded; NULL before the first */
 	struct pgkeel_cluster *old_cluster; /* last with a leader (Patroni's old_cluster) */
@@ -210,6 +212,8 @@ static void apply_dynamic(struct loop *L, json_object *dynamic, const char *what
 	pgkeel_config_unref(L->cfg);
 	L->cfg = n;
 	pgkeel_pgm_set_config(L->pgm, n);
+	if (L->sampler != NULL)
+		pgkeel_sampler_set_config(L->sampler, n);
 	L->params_dirty = true;
 	L->dcs.ttl_s = n->ttl;
 	if (L->backend.plugin->set_ttl != NULL) {
@@ -1453,7 +1457,7 @@ static void publish(struct loop *L, bool with_pg)
 	s->sysid = L->pg.sysid[0] ? pgkeel_strdup(L->pg.sysid) : NULL;
 	pgkeel_state_loop_set_tags(s, pgkeel_json_path(L->cfg->local, "tags"), false);
 	pgkeel_state_publish_loop(s);
-	if (!with_pg)
+	if (!with_pg || L->sampler != NULL) /* the sampler publishes the pg part */
 		return;
 	p = pgkeel_state_pg_new();
 	if (L->pg.queried && L->pg.status != NULL) {
@@ -1896,14 +1900,30 @@ static void shutdown_sequence(struct loop *L)
 	}
 }
 
+/* §5.1 step 5, after the name check: a restarted daemon must not find its own
+ * REST API answering for the member key its predecessor left behind. */
+static bool rest_start(struct loop *L)
+{
+	struct pgkeel_rest_opts ro;
+	const char *headers[64];
+	char err[512];
+
+	pgkeel_rest_opts_from_config(L->cfg, &ro, headers, PGKEEL_ARRAY_LEN(headers));
+	L->rest = pgkeel_rest_start(&ro, err, sizeof(err));
+	if (L->rest != NULL)
+		return true;
+	log_fatal("REST API: %s", err);
+	L->exit_code = PGKEEL_EXIT_FAILURE;
+	L->stop = true;
+	return false;
+}
+
 int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 {
 	struct loop *L = pgkeel_xcalloc(1, sizeof(*L));
 	struct pgkeel_pgm_opts mo;
-	struct pgkeel_rest_opts ro;
 	struct pgkeel_peers_settings ps;
-	const char *headers[64];
-	char buf[1024], err[512];
+	char buf[1024];
 	int code;
 
 	L->cfg = pgkeel_config_ref(opts->cfg);
@@ -1926,17 +1946,15 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 	mo.cfg = L->cfg;
 	mo.host = pgkeel_host_get();
 	L->pgm = pgkeel_pgm_new(&mo);
+	{
+		struct pgkeel_sampler_opts so = {.cfg = L->cfg};
 
-	pgkeel_rest_opts_from_config(L->cfg, &ro, headers, PGKEEL_ARRAY_LEN(headers));
-	L->rest = pgkeel_rest_start(&ro, err, sizeof(err));
-	if (L->rest == NULL) {
-		log_fatal("REST API: %s", err);
-		L->exit_code = PGKEEL_EXIT_FAILURE;
-		L->stop = true;
+		L->sampler = pgkeel_sampler_start(&so);
 	}
+
 	initial_role(L);
 	publish(L, true);
-	if (!L->stop && startup(L)) {
+	if (!L->stop && startup(L) && rest_start(L)) {
 		notify(L, "READY=1"); /* REST listens, the DCS answered: not waiting for PostgreSQL */
 		L->next_run_ms = now_ms();
 		while (!L->stop) {
@@ -1984,6 +2002,8 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 		pgkeel_rest_reply(p->req, 503, "text/html", "shutting down");
 		pending_free(p);
 	}
+	(void)pgkeel_sampler_stop(L->sampler);
+	L->sampler = NULL;
 	pgkeel_rest_stop(L->rest);
 	pgkeel_callbacks_shutdown(&L->cb, now_ms() + 5000);
 	pgkeel_pgm_free(L->pgm, now_ms() + 5000);
