@@ -23,9 +23,9 @@
 #include "state.h"
 #include "util.h"
 
-#define TL_RETRY_MS   5000 /* a replica's timeline is asked again at most this often */
-#define STOP_WAIT_MS  150  /* how long stop waits for the thread before leaving it */
-#define MIN_SLACK_MS  50   /* the query deadline ends at least this long before the tick */
+#define TL_RETRY_MS  5000 /* a replica's timeline is asked again at most this often */
+#define STOP_WAIT_MS 150  /* how long stop waits for the thread before leaving it */
+#define MIN_SLACK_MS 50   /* the query deadline ends at least this long before the tick */
 
 struct pgkeel_sampler {
 	pthread_mutex_t mu;
@@ -62,7 +62,10 @@ bool pgkeel_sampler_need_identify(int64_t now_ms, int64_t asked_ms, int64_t cach
 		return true;
 	if (now_ms - asked_ms < TL_RETRY_MS)
 		return false;
-	return cached <= 0 || leader_tl <= 0 || leader_tl != cached;
+	if (cached <= 0)
+		return true; /* the last ask failed */
+	/* with no leader known, the status query's timeline stands in for the leader's */
+	return cached != (leader_tl > 0 ? leader_tl : status_tl);
 }
 
 /* ------------------------------------------------------------ connections */
@@ -252,7 +255,8 @@ static void sampler_free(struct pgkeel_sampler *s)
 /* Wait on cv until deadline (CLOCK_MONOTONIC ms); mu held. */
 static void wait_until_locked(struct pgkeel_sampler *s, int64_t deadline)
 {
-	struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
+	struct timespec ts = {.tv_sec = deadline / 1000,
+	                      .tv_nsec = (long)(deadline % 1000) * 1000000};
 
 	(void)pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 }
@@ -363,8 +367,8 @@ struct pgkeel_sampler *pgkeel_sampler_start(const struct pgkeel_sampler_opts *o)
 		log_fatal("cannot start the PostgreSQL sampler thread: %s", strerror(rc));
 		abort();
 	}
-	log_debug("sampler: every %d ms, query deadline %d ms, samples valid %d ms",
-	          s->interval_ms, s->timeout_ms, s->valid_ms);
+	log_debug("sampler: every %d ms, query deadline %d ms, samples valid %d ms", s->interval_ms,
+	          s->timeout_ms, s->valid_ms);
 	return s;
 }
 

@@ -30,12 +30,17 @@
  *
  * timeline: a primary's is the status query's.  A replica's (and a standby
  * leader's) is the one IDENTIFY_SYSTEM reports, as Patroni's status document
- * shows it, cached and asked again (pgkeel_sampler_need_identify) when it is
- * unknown, when the replica's own timeline in the status query moved, or --
- * at most every TL_RETRY (5 s) -- when it differs from the leader's
- * (Patroni's replica_cached_timeline rule; the leader's timeline is read
- * from the cluster view in the published loop part).  Until known it is
- * published as 0 (rendered null).
+ * shows it, cached and asked again (pgkeel_sampler_need_identify) at once
+ * when the replica's own timeline in the status query (received_tli, else
+ * checkpoint_tli) moved, and at most every 5 s while the answer is unknown
+ * (the ask failed) or differs from the leader's timeline (Patroni's
+ * replica_cached_timeline rule; the leader's is read from the cluster view
+ * in the published loop part), or, with no leader known, from the status
+ * query's.  Patroni asks on every request where the leader's timeline is
+ * unknown or different; once every 5 s spares the walsender forks (and a
+ * replica whose replay has not reached the new timeline yet is asked again
+ * until it has).  Until known the timeline is published as 0 (rendered
+ * null).
  *
  * When a sample is taken.  Only when the published loop part says
  * PostgreSQL is "running", "restarting" or "starting" (the states in which
@@ -129,7 +134,6 @@ int pgkeel_sampler_backend_pid(struct pgkeel_sampler *s);
  * Exposed for the tests.
  */
 bool pgkeel_sampler_need_identify(int64_t now_ms, int64_t asked_ms, int64_t cached,
-                                  int64_t asked_status_tl, int64_t status_tl,
-                                  int64_t leader_tl);
+                                  int64_t asked_status_tl, int64_t status_tl, int64_t leader_tl);
 
 #endif

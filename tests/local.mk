@@ -83,6 +83,14 @@ check_PROGRAMS += tests/tools/sampler_probe
 tests_tools_sampler_probe_SOURCES = tests/tools/sampler_probe.c
 tests_tools_sampler_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 tests_tools_sampler_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS)
+# core/sampler.c without a server: the timeline rule and the thread's life.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_sampler
+tests_unit_test_sampler_SOURCES = tests/unit/test_sampler.c
+tests_unit_test_sampler_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_sampler_LDADD = core/libpgkeelcore.la $(CMOCKA_LIBS)
+TESTS += tests/unit/test_sampler
+endif
 
 if HAVE_CMOCKA
 UNIT_CC_FLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(YAML_CFLAGS) \

@@ -107,6 +107,14 @@ class Probe:
                            self.log())
         return out["took_ms"]
 
+    def start_running(self):
+        """Play a loop that says PostgreSQL runs; start; the first sample within 1.5 s."""
+        self.cmd("loop running")
+        t0 = time.monotonic()
+        self.cmd("start")
+        self.wait_status(True, 1500)
+        assert time.monotonic() - t0 < 1.5
+
     def close(self):
         """quit, and the probe's exit status (0 expected)."""
         if self.proc.poll() is None:
@@ -149,6 +157,14 @@ def patroni_backends(pg):
     return sorted(int(x) for x in out.split())
 
 
+def assert_no_backend_for(pg, seconds):
+    """For seconds, pg_stat_activity never shows the sampler's backend."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert patroni_backends(pg) == []
+        time.sleep(0.1)
+
+
 def assert_cadence(parts, n_min):
     """At least n_min parts, one per interval (the first may come at any time)."""
     assert len(parts) >= n_min, parts
@@ -158,11 +174,7 @@ def assert_cadence(parts, n_min):
 
 
 def test_fresh_samples_on_a_primary(primary, probe):
-    probe.cmd("loop running")
-    t0 = time.monotonic()
-    probe.cmd("start")
-    probe.wait_status(True, 1500)
-    assert time.monotonic() - t0 < 1.5
+    probe.start_running()
     s = probe.cmd("sample")
     assert s["status"] and not s["in_recovery"] and s["timeline"] == 1, s
     assert 0 < s["left_ms"] <= 2500, s
@@ -194,9 +206,7 @@ def test_samples_only_while_the_loop_says_running(primary, probe):
 
 
 def test_frozen_postgres_fails_the_sample_and_keeps_the_cadence(primary, probe):
-    probe.cmd("loop running")
-    probe.cmd("start")
-    probe.wait_status(True, 1500)
+    probe.start_running()
     primary.freeze()
     try:
         took = probe.wait_status(False, 2500)
@@ -210,9 +220,7 @@ def test_frozen_postgres_fails_the_sample_and_keeps_the_cadence(primary, probe):
 
 
 def test_stop_returns_promptly_with_postgres_frozen_mid_query(primary, probe):
-    probe.cmd("loop running")
-    probe.cmd("start")
-    probe.wait_status(True, 1500)
+    probe.start_running()
     primary.freeze()
     try:
         probe.wait_status(False, 2500)
@@ -229,9 +237,7 @@ def test_stop_returns_promptly_with_postgres_frozen_mid_query(primary, probe):
 
 
 def test_suspend_drops_the_connection_and_resume_reopens_it(primary, probe):
-    probe.cmd("loop running")
-    probe.cmd("start")
-    probe.wait_status(True, 1500)
+    probe.start_running()
     pid = probe.cmd("pid")["pid"]
     assert patroni_backends(primary) == [pid]
     out = probe.cmd("suspend 1000")
@@ -240,10 +246,7 @@ def test_suspend_drops_the_connection_and_resume_reopens_it(primary, probe):
     assert probe.cmd("pid")["pid"] == 0
     poll(lambda: patroni_backends(primary) == [], 3, "the sampler's backend to exit")
     # suspended, it stays away for good (the loop still says "running")
-    deadline = time.monotonic() + 2.5
-    while time.monotonic() < deadline:
-        assert patroni_backends(primary) == []
-        time.sleep(0.1)
+    assert_no_backend_for(primary, 2.5)
     assert probe.cmd("watch 1200")["parts"] == []  # and publishes nothing more
     probe.cmd("resume")
     probe.wait_status(True, 1500)
@@ -252,9 +255,7 @@ def test_suspend_drops_the_connection_and_resume_reopens_it(primary, probe):
 
 
 def test_smart_shutdown_completes_while_suspended(primary, probe):
-    probe.cmd("loop running")
-    probe.cmd("start")
-    probe.wait_status(True, 1500)
+    probe.start_running()
     assert probe.cmd("suspend 1000")["closed"]
     t0 = time.monotonic()
     primary.stop("smart", timeout=10)  # raises (after escalating) if it took longer
@@ -263,10 +264,7 @@ def test_smart_shutdown_completes_while_suspended(primary, probe):
     # the sampler, told nothing else, neither connects nor publishes a sample
     assert not probe.cmd("sample")["status"]
     primary.start()
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        assert patroni_backends(primary) == []
-        time.sleep(0.1)
+    assert_no_backend_for(primary, 2.0)
     probe.cmd("resume")
     probe.wait_status(True, 1500)
 
@@ -282,9 +280,7 @@ def test_replica_timeline_follows_a_timeline_switch(primary):
         mid.base_backup_from(primary).start()
         leaf.base_backup_from(mid, log_replication_commands=True).start()
         probe = Probe(leaf)
-        probe.cmd("loop running")
-        probe.cmd("start")
-        probe.wait_status(True, 1500)
+        probe.start_running()
         s = probe.cmd("sample")
         assert s["in_recovery"] and s["timeline"] == 1, s
         assert "replication command: IDENTIFY_SYSTEM" in leaf.log_tail(100000)

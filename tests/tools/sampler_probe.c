@@ -72,7 +72,8 @@ static json_object *part_json(const struct pgkeel_state_pg *p)
 		                       json_object_new_boolean(p->status->in_recovery));
 		json_object_object_add(o, "timeline", json_object_new_int64(p->timeline));
 		json_object_object_add(
-		    o, "left_ms", json_object_new_int64(p->valid_until_ms - pgkeel_now_boottime_ms()));
+		    o, "left_ms",
+		    json_object_new_int64(p->valid_until_ms - pgkeel_now_boottime_ms()));
 	}
 	return o;
 }
@@ -120,7 +121,8 @@ static void watch(int64_t ms)
 	while (next_part(&last, t0 + ms)) {
 		json_object *e = part_json(last);
 
-		json_object_object_add(e, "t", json_object_new_int64(pgkeel_now_monotonic_ms() - t0));
+		json_object_object_add(e, "t",
+		                       json_object_new_int64(pgkeel_now_monotonic_ms() - t0));
 		json_object_array_add(parts, e);
 	}
 	pgkeel_state_pg_unref(last);
@@ -136,8 +138,8 @@ static void wait_status(bool want, int64_t ms)
 
 	while (!ok && pgkeel_now_monotonic_ms() < t0 + ms) {
 		struct pgkeel_state_pg *p = current_part();
-		bool has = p != NULL && p->status != NULL &&
-		           pgkeel_now_boottime_ms() < p->valid_until_ms;
+		bool has =
+		    p != NULL && p->status != NULL && pgkeel_now_boottime_ms() < p->valid_until_ms;
 
 		pgkeel_state_pg_unref(p);
 		ok = has == want;
@@ -233,7 +235,8 @@ static void run_command(struct probe *pr, char *line)
 	} else if (strcmp(w[0], "resume") == 0 && pr->s != NULL) {
 		pgkeel_sampler_resume(pr->s);
 	} else if (strcmp(w[0], "pid") == 0 && pr->s != NULL) {
-		json_object_object_add(o, "pid", json_object_new_int(pgkeel_sampler_backend_pid(pr->s)));
+		json_object_object_add(o, "pid",
+		                       json_object_new_int(pgkeel_sampler_backend_pid(pr->s)));
 	} else if (strcmp(w[0], "stop") == 0 && pr->s != NULL) {
 		json_object_put(o);
 		stop(pr, w, n);
