@@ -61,3 +61,6 @@ bin_PROGRAMS += core/pgkeel
 core_pgkeel_SOURCES = core/main.c
 core_pgkeel_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS)
 core_pgkeel_LDADD = core/libpgkeelcore.la $(SYSTEMD_LIBS)
+
+# the watchdog device (armed while leader)
+core_libpgkeelcore_la_SOURCES += core/watchdog.c core/watchdog.h

@@ -232,3 +232,32 @@ tests_unit_test_ha_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_ha_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_ha
 endif
+
+# core/watchdog.c against a simulated device: its open/ioctl/write/close/access
+# and log calls are redirected to the test (--wrap).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_watchdog
+tests_unit_test_watchdog_SOURCES = tests/unit/test_watchdog.c
+tests_unit_test_watchdog_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_watchdog_LDADD = $(UNIT_LIBS)
+tests_unit_test_watchdog_LDFLAGS = -Wl,--wrap=open,--wrap=ioctl,--wrap=write,--wrap=close \
+	-Wl,--wrap=access,--wrap=pgkeel_log
+TESTS += tests/unit/test_watchdog
+endif
+
+# The fake watchdog device (tests/fakes/fake_watchdog.py): the shim that makes a
+# unix socket look like /dev/watchdog, the server that kills an unfed node, and
+# wd_probe, which drives core/watchdog.c (tests/integration/test_watchdog.py).
+# The shim is not built with the sanitizers: it is preloaded into other programs.
+check_LTLIBRARIES += tests/fakes/fake_watchdog_preload.la
+tests_fakes_fake_watchdog_preload_la_SOURCES = tests/fakes/fake_watchdog_preload.c \
+	tests/fakes/fake_watchdog.h
+tests_fakes_fake_watchdog_preload_la_CFLAGS = $(WARN_CFLAGS)
+tests_fakes_fake_watchdog_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_fakes_fake_watchdog_preload_la_LIBADD = -ldl
+check_PROGRAMS += tests/fakes/fake-watchdog
+tests_fakes_fake_watchdog_SOURCES = tests/fakes/fake_watchdog.c tests/fakes/fake_watchdog.h
+check_PROGRAMS += tests/tools/wd_probe
+tests_tools_wd_probe_SOURCES = tests/tools/wd_probe.c
+tests_tools_wd_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_tools_wd_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS)
