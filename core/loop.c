@@ -1170,8 +1170,10 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		if (fx->task != NULL) {
 			char err[256];
 
-			if (!pgkeel_pgm_submit(L->pgm, &r, err, sizeof(err)))
+			if (!pgkeel_pgm_submit(L->pgm, &r, err, sizeof(err))) {
 				log_warning("%s", err);
+				L->demoting = false; /* no demotion runs: nothing ends it */
+			}
 		} else {
 			(void)run_sync(L, &r, r.stop_deadline_ms + 10000);
 		}
@@ -1196,7 +1198,10 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 	case PGKEEL_HA_FX_CRASH_RECOVERY:
 		log_warning("single-user crash recovery is not available yet: starting instead");
 		target_of(L, &fx->upstream, PGKEEL_HA_ROLE_REPLICA, &t);
-		submit(L, PGKEEL_PGM_START, fx->task ? fx->task : "doing crash recovery", &t, 60);
+		/* started as a replica, so a replica (a "master" role here would be
+		 * demoted during the start, and stay "demoted" once it runs) */
+		if (submit(L, PGKEEL_PGM_START, fx->task ? fx->task : "doing crash recovery", &t, 60))
+			L->role = PGKEEL_HA_ROLE_REPLICA;
 		break;
 	case PGKEEL_HA_FX_REWIND:
 		start_rewind(L, fx);
