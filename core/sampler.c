@@ -424,7 +424,7 @@ bool pgkeel_sampler_suspend(struct pgkeel_sampler *s, int64_t deadline_ms)
 	closed = s->closed;
 	pthread_mutex_unlock(&s->mu);
 	if (!closed)
-		log_warning("sampler: still inside a query; its connection closes when it ends");
+		log_debug("sampler: still inside a query; its connection closes when it ends");
 	return closed;
 }
 

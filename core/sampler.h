@@ -65,10 +65,13 @@
  *      returns when the sampler's connections are closed: while the sampler
  *      is between samples that is immediate; when it is inside a query it
  *      takes until that query ends, at most query_timeout_ms (pass a
- *      deadline at least that far: now + 1000).  Suspended, the sampler
- *      publishes one failed part and neither connects nor samples, however
- *      long the action lasts, until resume; then it samples at once.
- *      Suspend/resume do not nest (a bool, not a count).
+ *      deadline at least that far, now + 1000, where the closing matters,
+ *      as for a smart stop; before a fast or immediate stop, which ends the
+ *      sampler's backend anyway, a deadline of now does not block the
+ *      loop).  Suspended, the sampler publishes one failed part and
+ *      neither connects nor samples, however long the action lasts, until
+ *      resume; then it samples at once.  Suspend/resume do not nest (a
+ *      bool, not a count).
  *   4. On shutdown call pgkeel_sampler_stop() before unpublishing: it
  *      returns within ~150 ms even when PostgreSQL is frozen mid-query (the
  *      thread is then detached and ends by its query deadline, closing its

@@ -148,7 +148,8 @@ def probe(primary):
     try:
         yield p
     finally:
-        p.close()
+        rc = p.close()
+    assert rc == 0, ("sampler_probe exited with %s" % rc, p.log())
 
 
 def patroni_backends(pg):
