@@ -26,6 +26,7 @@ PACKAGES=(
 	libcmocka-dev libsystemd-dev libzookeeper-mt-dev libssl-dev
 	groff-base python3-pytest postgresql-15 xz-utils
 	etcd-server patroni python3-etcd python3-psycopg2 openssl haproxy faketime
+	zookeeper python3-kazoo
 )
 
 declare -a timing_names=() timing_secs=() timing_status=()

@@ -42,6 +42,19 @@ TESTS += tests/unit/test_etcd3_proto
 endif
 endif
 
+# zk_proto (backends/zookeeper): options, paths, versions, return codes; no server.
+if HAVE_CMOCKA
+if BUILD_DCS_ZOOKEEPER
+check_PROGRAMS += tests/unit/test_zk_proto
+tests_unit_test_zk_proto_SOURCES = tests/unit/test_zk_proto.c \
+	backends/zookeeper/zk_proto.c backends/zookeeper/zk_proto.h
+tests_unit_test_zk_proto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/zookeeper
+tests_unit_test_zk_proto_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_zk_proto_LDADD = $(CMOCKA_LIBS) $(JSONC_LIBS)
+TESTS += tests/unit/test_zk_proto
+endif
+endif
+
 # rewind_probe: drive core/pg_rewind.c on real timelines (test_pg_rewind.py).
 check_PROGRAMS += tests/tools/rewind_probe
 tests_tools_rewind_probe_SOURCES = tests/tools/rewind_probe.c

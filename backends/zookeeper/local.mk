@@ -11,4 +11,5 @@ backends_zookeeper_dcs_zookeeper_la_LDFLAGS = $(DCS_MODULE_FLAGS)
 endif
 
 # its integration tests (real ZooKeeper 3.8 started by the tests)
-EXTRA_DIST += tests/integration/zk_cluster.py tests/integration/test_dcs_zookeeper.py
+EXTRA_DIST += tests/integration/zk_cluster.py tests/integration/test_dcs_zookeeper.py \
+	tests/integration/test_zookeeper_patroni_compat.py

@@ -179,3 +179,78 @@ def test_unavailable_when_killed(zk):
     dcs_suite.run_scenario(suite, "unavailable", outage=killed(cluster))
     # and it serves again once ZooKeeper is back
     suite.run("race")
+
+
+# ---------------------------------------------------------------- 3-server ensemble
+
+@pytest.fixture(scope="module")
+def ensemble():
+    cluster = ZkCluster(size=3).start()
+    tmp = tempfile.mkdtemp(prefix="pgkeel-zk3-")
+    os.chmod(tmp, 0o755)
+    try:
+        backends = dcs_suite.install_backend(ZOOKEEPER, "zookeeper", tmp)
+        yield cluster, backends
+    finally:
+        cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_ensemble_killing_one_server_is_invisible(ensemble):
+    """"lease" renews a lock every loop_wait for more than ttl while another
+    handle reads every 200 ms and must always see the holder: any error (or a
+    lapse of the lock) fails it.  The ensemble's leader is killed meanwhile
+    (an election, and every session on it moves to another server)."""
+    cluster, backends = ensemble
+    suite = dcs_suite.Suite(backends, "zookeeper", json.dumps({"hosts": cluster.hosts}),
+                            namespace="/db/", ttl=6, loop_wait=1, retry_timeout=2)
+    scope = dcs_suite.unique_scope("kill-one")
+    proc = subprocess.Popen(suite.args("lease", scope), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        victim = poll(cluster.leader, 10, "a ZooKeeper leader")
+        # the holder has its lock once the scenario printed its first renewal
+        line = ""
+        deadline = time.monotonic() + 30
+        while "granted_ttl_ms" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+        assert "granted_ttl_ms" in line, line + proc.stderr.read()
+        cluster.kill(victim)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    print(out, err)
+    assert proc.returncode == 0, "lease scenario failed with a server killed:\n" + out + err
+    assert "scenario passed" in out
+    # the two survivors elected a leader and still serve
+    poll(lambda: cluster.leader() is not None, 30, "a new ZooKeeper leader")
+    suite.run("race")
+    cluster.restart(victim)
+
+
+def test_ensemble_frozen_is_unavailable_in_time(ensemble):
+    """SIGSTOP of all three servers: every op answers UNAVAILABLE by its
+    deadline (the suite's "unavailable" scenario), and after SIGCONT the
+    backend serves again."""
+    cluster, backends = ensemble
+    suite = dcs_suite.Suite(backends, "zookeeper", json.dumps({"hosts": cluster.hosts}),
+                            namespace="/db/", ttl=4, loop_wait=1, retry_timeout=1)
+
+    @contextlib.contextmanager
+    def outage():
+        cluster.close_kazoo()
+        for s in cluster.servers:
+            cluster.freeze(s)
+        try:
+            yield
+        finally:
+            for s in cluster.servers:
+                cluster.thaw(s)
+
+    dcs_suite.run_scenario(suite, "unavailable", outage=outage)
+    poll(lambda: cluster.leader() is not None, 30, "the ensemble serving after SIGCONT")
+    suite.run("race")
