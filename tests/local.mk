@@ -206,6 +206,9 @@ tests/cli/.dirstamp:
 $(CLI_TESTS:.sh=.log): tests/cli/.dirstamp
 DISTCLEANFILES = tests/cli/.dirstamp
 EXTRA_DIST += $(CLI_TESTS) tests/cli/lib.sh tests/plugins/not-a-library.so.txt tests/local.mk
+# contrib/pgkeel.service: the unit's settings and systemd-analyze verify.
+CLI_TESTS += tests/cli/systemd-verify.sh
+tests/cli/systemd-verify.log: tests/cli/.dirstamp
 
 # rest_probe: the REST server with a state set from stdin (tests/integration/test_rest.py).
 check_PROGRAMS += tests/tools/rest_probe
