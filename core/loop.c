@@ -972,6 +972,22 @@ static void start_rewind(struct loop *L, const struct pgkeel_ha_effect *fx)
 	r.leader_remote = fx->upstream.kind == PGKEEL_HA_UP_REMOTE;
 	r.leader_checkpoint_after_promote =
 	    m != NULL ? m->d.checkpoint_after_promote : PGKEEL_TRI_ABSENT;
+	if (L->pg.running) {
+		/* Patroni's rewind stops a running PostgreSQL first (fast, no
+		 * checkpoint): e.g. a crashed primary started as a replica, then
+		 * found diverged; the job itself refuses a running one */
+		struct pgkeel_pgm_request s;
+
+		memset(&s, 0, sizeof(s));
+		s.kind = PGKEEL_PGM_STOP;
+		s.name = "stop";
+		s.stop_mode = PGKEEL_PGCTL_FAST;
+		s.stop_deadline_ms = now_ms() + (int64_t)L->cfg->ttl * 1000;
+		if (!run_sync(L, &s, s.stop_deadline_ms + 5000)) {
+			log_warning("Can not run pg_rewind because postgres is still running");
+			return;
+		}
+	}
 	if (!pgkeel_pgm_submit(L->pgm, &r, err, sizeof(err)))
 		log_warning("Failed to run %s, %s", r.name, err);
 }
