@@ -404,6 +404,13 @@ class HaCluster:
                 except ChildProcessError:
                     break  # not ours (its daemon reaped it)
                 time.sleep(0.05)
+        keep = os.environ.get("PGKEEL_HA_LOGS")  # a directory to keep the logs in
+        if keep:
+            dest = os.path.join(keep, os.path.basename(self.base))
+            os.makedirs(dest, exist_ok=True)
+            for n in nodes:
+                if os.path.exists(n.logfile):
+                    shutil.copy(n.logfile, os.path.join(dest, os.path.basename(n.dir) + ".log"))
         shutil.rmtree(self.base, ignore_errors=True)
         assert not problems, problems
 
@@ -415,14 +422,27 @@ def in_recovery(node):
     return node.psql("SELECT pg_is_in_recovery()", timeout=5)
 
 
+def streaming_to(node):
+    """Names of the standbys streaming from node, from its /patroni."""
+    code, body = node.rest("/patroni")
+    if code != 200 or not isinstance(body, dict):
+        return set()
+    return {r.get("application_name") for r in body.get("replication") or []
+            if r.get("state") == "streaming"}
+
+
 def wait_healthy(c, timeout=120):
     """Start any daemon that is not running, then wait for one leader (200 on
-    /leader) and every other node a replica (200 on /replica); the leader's name."""
+    /leader) and every other node a replica (200 on /replica) streaming from
+    it; the leader's name."""
     for n in c.nodes:
         if not n.alive():
             n.start()
     leader = c.wait_leader(timeout=timeout)
-    c.wait_replicas([n.name for n in c.nodes if n.name != leader], timeout=timeout)
+    others = [n.name for n in c.nodes if n.name != leader]
+    c.wait_replicas(others, timeout=timeout)
+    poll(lambda: streaming_to(c.node(leader)) >= set(others), timeout,
+         "%s streaming from %s" % (others, leader))
     return leader
 
 
