@@ -41,6 +41,7 @@
 #include "sampler.h"
 #include "state.h"
 #include "util.h"
+#include "watchdog.h"
 
 #define MAX_PEERS        64
 #define DYNAMIC_CACHE    "patroni.dynamic.json"
@@ -73,6 +74,7 @@ struct loop {
 	struct pgkeel_callbacks cb;
 	struct pgkeel_rest *rest;
 	struct pgkeel_peers *peers;
+	struct pgkeel_watchdog *wd;
 	struct pgkeel_sampler *sampler; /* publishes the PostgreSQL sample for REST */
 
 	struct pgkeel_cluster *cluster;     /* last loaded; NULL before the first */
@@ -212,6 +214,12 @@ static void apply_dynamic(struct loop *L, json_object *dynamic, const char *what
 	pgkeel_config_unref(L->cfg);
 	L->cfg = n;
 	pgkeel_pgm_set_config(L->pgm, n);
+	{
+		struct pgkeel_watchdog_settings ws;
+
+		pgkeel_watchdog_settings_from_config(n, &ws);
+		pgkeel_watchdog_reload(L->wd, &ws);
+	}
 	if (L->sampler != NULL)
 		pgkeel_sampler_set_config(L->sampler, n);
 	L->params_dirty = true;
@@ -376,8 +384,8 @@ static void gather(struct loop *L, struct cycle *c, bool dcs_failed)
 	c->f.now_wall_ms = (int64_t)time(NULL) * 1000;
 	c->f.is_leader = pgkeel_dcsc_lock_valid(&L->dcs);
 	c->f.pg = &c->hpg;
-	c->f.watchdog_running = false;
-	c->f.watchdog_healthy = true;
+	c->f.watchdog_running = pgkeel_watchdog_is_running(L->wd);
+	c->f.watchdog_healthy = pgkeel_watchdog_is_healthy(L->wd);
 	c->f.task = task;
 	c->f.failsafe_active = L->failsafe_active;
 	if (L->rest != NULL && pgkeel_rest_failsafe_last(L->rest, &c->fsmsg)) {
@@ -711,7 +719,8 @@ static void perform(struct loop *L, struct cycle *c, const struct pgkeel_ha_requ
 		c->f.r.failsafe_check = failsafe_check(L);
 		break;
 	case PGKEEL_HA_REQ_WATCHDOG_ACTIVATE:
-		c->f.r.watchdog_activate = PGKEEL_HA_OK; /* no watchdog support yet */
+		c->f.r.watchdog_activate =
+		    pgkeel_watchdog_activate(L->wd) ? PGKEEL_HA_OK : PGKEEL_HA_FAIL;
 		break;
 	case PGKEEL_HA_REQ_SYNC_RESAMPLE:
 		sync_resample(L, c, rq);
@@ -1140,7 +1149,11 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		apply_parameters(L);
 		break;
 	case PGKEEL_HA_FX_WATCHDOG_DISABLE:
+		pgkeel_watchdog_disable(L->wd);
+		break;
 	case PGKEEL_HA_FX_WATCHDOG_KEEPALIVE:
+		pgkeel_watchdog_keepalive(L->wd);
+		break;
 	case PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART:
 	case PGKEEL_HA_FX_SANITY_CHECKS:
 		break;
@@ -1162,7 +1175,8 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		r.stop_mode = fx->stop_mode;
 		r.stop_deadline_ms =
 		    now_ms() + (fx->timeout_s > 0 ? fx->timeout_s : (int64_t)L->cfg->ttl) * 1000;
-		(void)run_sync(L, &r, r.stop_deadline_ms + 5000);
+		if (run_sync(L, &r, r.stop_deadline_ms + 5000))
+			pgkeel_watchdog_disable(L->wd); /* Patroni's on_safepoint */
 		break;
 	case PGKEEL_HA_FX_DEMOTE:
 		memset(&r, 0, sizeof(r));
@@ -1180,6 +1194,7 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		L->demoting = true;
 		publish(L, false);
 		L->role = PGKEEL_HA_ROLE_DEMOTED;
+		pgkeel_watchdog_disable(L->wd); /* Patroni's on_safepoint (see watchdog.h) */
 		L->demote_releases = fx->demote_mode == PGKEEL_DEMOTE_GRACEFUL ||
 		                     fx->demote_mode == PGKEEL_DEMOTE_IMMEDIATE;
 		(void)pgkeel_fmt(L->following, sizeof(L->following), "%s", "");
@@ -1196,6 +1211,7 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		break;
 	case PGKEEL_HA_FX_PROMOTE:
 		L->role = PGKEEL_HA_ROLE_PROMOTED;
+		L->following[0] = '\0'; /* a primary follows nobody */
 		submit(L, PGKEEL_PGM_PROMOTE, fx->task ? fx->task : "promote", NULL,
 		       L->cfg->loop_wait > 0 ? L->cfg->loop_wait : 10);
 		break;
@@ -1216,8 +1232,10 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		target_of(L, &fx->upstream, PGKEEL_HA_ROLE_REPLICA, &t);
 		/* started as a replica, so a replica (a "master" role here would be
 		 * demoted during the start, and stay "demoted" once it runs) */
-		if (submit(L, PGKEEL_PGM_START, fx->task ? fx->task : "doing crash recovery", &t, 60))
+		if (submit(L, PGKEEL_PGM_START, fx->task ? fx->task : "doing crash recovery", &t, 60)) {
 			L->role = PGKEEL_HA_ROLE_REPLICA;
+			set_following(L, &t); /* the next follow compares with what was written */
+		}
 		break;
 	case PGKEEL_HA_FX_REWIND:
 		start_rewind(L, fx);
@@ -1474,6 +1492,7 @@ static void publish(struct loop *L, bool with_pg)
 	s->synchronous_mode = effective_bool(L, "synchronous_mode");
 	s->failsafe_mode = effective_bool(L, "failsafe_mode");
 	s->failsafe_active = L->failsafe_active;
+	s->watchdog_failed = !pgkeel_watchdog_is_healthy(L->wd);
 	s->pending_restart = L->pg.queried && L->pg.status != NULL && L->pg.status->pending_restart;
 	s->sysid = L->pg.sysid[0] ? pgkeel_strdup(L->pg.sysid) : NULL;
 	pgkeel_state_loop_set_tags(s, pgkeel_json_path(L->cfg->local, "tags"), false);
@@ -1956,7 +1975,14 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 	L->wake_at_ms = -1;
 	pgkeel_ha_state_init(&L->hs);
 	pgkeel_callbacks_init(&L->cb);
-	if (!backend_open(L)) {
+	{
+		struct pgkeel_watchdog_settings ws;
+
+		pgkeel_watchdog_settings_from_config(L->cfg, &ws);
+		L->wd = pgkeel_watchdog_new(&ws); /* NULL: required but no device driver */
+	}
+	if (L->wd == NULL || !backend_open(L)) {
+		pgkeel_watchdog_free(L->wd);
 		pgkeel_config_unref(L->cfg);
 		free(L);
 		return PGKEEL_EXIT_FAILURE;
@@ -2030,6 +2056,7 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 	pgkeel_pgm_free(L->pgm, now_ms() + 5000);
 	pgkeel_pgm_state_clear(&L->pg);
 	pgkeel_peers_free(L->peers);
+	pgkeel_watchdog_free(L->wd); /* still running: left armed (a failed stop) */
 	L->backend.plugin->fini(L->dcs_handle);
 	pgkeel_cluster_unref(L->cluster);
 	pgkeel_cluster_unref(L->old_cluster);

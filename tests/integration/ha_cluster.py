@@ -143,6 +143,8 @@ class Node:
                                "shared_buffers": "16MB", "logging_collector": "off"},
             },
             "tags": dict(self.cluster.tags.get(self.name, {})),
+            # Patroni's default mode (automatic) would open the real /dev/watchdog
+            "watchdog": {"mode": "off"},
         }
         if self.bootstrap:
             cfg["bootstrap"] = {
