@@ -37,8 +37,8 @@ NAMESPACE=/db/
 TTL=10
 LOOP_WAIT=2
 RETRY_TIMEOUT=3
-# Debian packages the demo needs beyond scripts/test.sh's list (which has the
-# build dependencies, postgresql-15, etcd-server and patroni for patronictl).
+# Debian packages: scripts/test.sh's list (the build dependencies,
+# postgresql-15, etcd-server, haproxy, patroni for patronictl) and these.
 DEMO_PACKAGES=(haproxy curl)
 
 # ------------------------------------------------------------------ output
@@ -216,7 +216,9 @@ kill_postmaster() {
 
 # ----------------------------------------------------------------- probes
 
-rest_code() { curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$(rest_port "$1")$2" || true; }
+rest_code() {
+	curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$(rest_port "$1")$2" || true
+}
 is_leader() { [ "$(rest_code "$1" /leader)" = 200 ]; }
 is_replica() { [ "$(rest_code "$1" /replica)" = 200 ]; }
 
@@ -275,13 +277,15 @@ write_reaches() { [ "$(served_by "$(write_port)" primary)" = "$1" ]; }
 read_works() { served_by "$(read_port)" >/dev/null; }
 # no_member_keys: etcd holds no members/ key of the demo's scope
 no_member_keys() {
-	local prefix=$NAMESPACE$SCOPE/members/
-	! curl -fsS -m 2 -X POST "http://127.0.0.1:$(etcd_port)/v3/kv/range" -d "{\"key\": \"$(printf %s "$prefix" |
-		base64)\", \"range_end\": \"$(printf %s "${prefix%/}0" | base64)\", \"count_only\": true}" |
-		grep -q '"count"'
+	local prefix=$NAMESPACE$SCOPE/members/ body
+	body="{\"key\": \"$(printf %s "$prefix" | base64)\", \"count_only\": true,
+		\"range_end\": \"$(printf %s "${prefix%/}0" | base64)\"}"
+	! curl -fsS -m 2 -X POST "http://127.0.0.1:$(etcd_port)/v3/kv/range" -d "$body" | grep -q '"count"'
 }
 
-etcd_healthy() { curl -fsS -m 2 "http://127.0.0.1:$(etcd_port)/health" | grep -q '"health":"true"'; }
+etcd_healthy() {
+	curl -fsS -m 2 "http://127.0.0.1:$(etcd_port)/health" | grep -q '"health":"true"'
+}
 
 # streams_from N LEADER: node N's WAL receiver streams from LEADER
 streams_from() {
@@ -321,14 +325,17 @@ patronictl_list() {
 # -------------------------------------------------------- install, build
 
 install_deps() {
-	local pkgs=() missing=() p
+	local pkgs=() missing=() installed p
 	# scripts/test.sh's PACKAGES=( ... ) list, one place for both scripts
-	read -r -a pkgs <<<"$(sed -n '/^PACKAGES=(/,/^)/p' "$top/scripts/test.sh" | sed '1d;$d' | tr '\n\t' '  ')"
-	[ ${#pkgs[@]} -gt 0 ] || die "cannot read the package list of scripts/test.sh"
-	pkgs+=("${DEMO_PACKAGES[@]}")
-	for p in $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${pkgs[@]}" 2>/dev/null |
-		awk '$1 == "ii" { print $2 }' | sed 's/:.*//' | sort -u | comm -13 - <(printf '%s\n' "${pkgs[@]}" | sort -u)); do
-		missing+=("$p")
+	mapfile -t pkgs < <({
+		sed -n '/^PACKAGES=(/,/^)/p' "$top/scripts/test.sh" | sed '1d;$d'
+		echo "${DEMO_PACKAGES[@]}"
+	} | tr -s ' \t' '\n' | grep . | sort -u)
+	[ ${#pkgs[@]} -gt ${#DEMO_PACKAGES[@]} ] || die "cannot read the package list of scripts/test.sh"
+	installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${pkgs[@]}" 2>/dev/null |
+		awk '$1 == "ii" { print $2 }')
+	for p in "${pkgs[@]}"; do
+		grep -qx "$p" <<<"$installed" || missing+=("$p")
 	done
 	if [ ${#missing[@]} -eq 0 ]; then
 		say "packages: all ${#pkgs[@]} present"
@@ -344,7 +351,8 @@ install_deps() {
 		die "apt-get install failed"
 	}
 	# Debian's default cluster, created just now by the package, is not used
-	if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && pg_lsclusters -h 2>/dev/null | grep -q '^15 main'; then
+	if [[ " ${missing[*]} " == *" postgresql-15 "* ]] &&
+		pg_lsclusters -h 2>/dev/null | grep -q '^15 main'; then
 		pg_dropcluster --stop 15 main || true
 	fi
 }
@@ -456,7 +464,6 @@ EOF
 }
 
 haproxy_config() {
-	local n
 	cat <<EOF
 # written by scripts/demo.sh: writes go to the node whose /leader answers
 # 200, reads to those whose /replica does (pgkeel's REST API, as Patroni's)
@@ -479,25 +486,19 @@ listen stats
     stats enable
     stats uri /
     stats refresh 2s
-
-listen postgres-write
-    bind 127.0.0.1:$(write_port)
-    option httpchk GET /leader
-    http-check expect status 200
-    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
 EOF
-	for n in "${NODES[@]}"; do
-		echo "    server pg-$n 127.0.0.1:$(pg_port "$n") check port $(rest_port "$n")"
-	done
-	cat <<EOF
+	haproxy_listen postgres-write "$(write_port)" /leader
+	haproxy_listen postgres-read "$(read_port)" /replica "balance roundrobin"
+}
 
-listen postgres-read
-    bind 127.0.0.1:$(read_port)
-    balance roundrobin
-    option httpchk GET /replica
-    http-check expect status 200
-    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
-EOF
+# haproxy_listen NAME PORT CHECK [BALANCE]: a TCP listener whose servers are
+# the nodes for which GET CHECK on their REST API answers 200
+haproxy_listen() {
+	local n
+	printf '\nlisten %s\n    bind 127.0.0.1:%s\n' "$1" "$2"
+	[ -z "${4:-}" ] || printf '    %s\n' "$4"
+	printf '    option httpchk GET %s\n    http-check expect status 200\n' "$3"
+	echo "    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions"
 	for n in "${NODES[@]}"; do
 		echo "    server pg-$n 127.0.0.1:$(pg_port "$n") check port $(rest_port "$n")"
 	done
@@ -556,7 +557,8 @@ show_summary() {
 	say "  writes -> primary:   psql 'postgresql://admin:$ADMIN_PW@127.0.0.1:$(write_port)/postgres'"
 	say "  reads  -> replicas:  psql 'postgresql://admin:$ADMIN_PW@127.0.0.1:$(read_port)/postgres'"
 	say "  superuser:           postgres / $SUPERUSER_PW (same ports)"
-	say "  REST API:            http://127.0.0.1:$(rest_port 1)/patroni (pg-1; pg-2 $(rest_port 2), pg-3 $(rest_port 3))"
+	say "  REST API:            http://127.0.0.1:$(rest_port 1)/patroni (pg-1;" \
+		"pg-2 $(rest_port 2), pg-3 $(rest_port 3))"
 	say "  HAProxy stats:       http://127.0.0.1:$(stats_port)/"
 	say "  patronictl:          patronictl -c $STATE/patronictl.yml list"
 	say "  logs:                $STATE/logs/"
@@ -615,7 +617,8 @@ cmd_start() {
 		say "starting pg-1 (initdb; REST 127.0.0.1:$(rest_port 1), PostgreSQL 127.0.0.1:$(pg_port 1))"
 	fi
 	start_node "$first"
-	wait_for "pg-$first leads" 120 is_leader "$first" || die "no leader; see $STATE/logs/pg-$first.log"
+	wait_for "pg-$first leads" 120 is_leader "$first" ||
+		die "no leader; see $STATE/logs/pg-$first.log"
 	for n in "${NODES[@]}"; do
 		[ "$n" != "$first" ] || continue
 		say "starting pg-$n (REST 127.0.0.1:$(rest_port "$n"), PostgreSQL 127.0.0.1:$(pg_port "$n"))"

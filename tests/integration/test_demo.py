@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from contextlib import closing
@@ -25,7 +26,7 @@ import psycopg2
 import pytest
 
 from etcd_cluster import ETCD
-from ha_cluster import BUILD, TOP, have_pgkeel
+from ha_cluster import BUILD, PGKEEL, TOP, HaCluster, have_pgkeel
 from pg_instance import have_postgres, poll
 
 DEMO = os.path.join(TOP, "scripts", "demo.sh")
@@ -243,3 +244,64 @@ def test_demo_start_status_failover_stop(demo):
     assert not demo.processes_inside(), demo.processes_inside()
     bound = [demo.base + o for o in OFFSETS if listening(demo.base + o)]
     assert not bound, "still listening after stop: %s" % bound
+
+
+def have_systemd_build():
+    try:
+        with open(os.path.join(BUILD, "autoconf.h")) as f:
+            return "#define HAVE_SYSTEMD 1" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not have_systemd_build(), reason="pgkeel built without libsystemd")
+def test_unit_notify_protocol():
+    """What contrib/pgkeel.service relies on (Type=notify, WatchdogSec): on a
+    socket standing in for systemd's, READY=1 comes only once the DCS answers
+    (not while pgkeel waits for a frozen etcd) and the REST API listens,
+    WATCHDOG=1 after every cycle, STOPPING=1 on SIGTERM."""
+    # an abstract socket: no file permissions between us and the postgres user
+    name = "pgkeel-test-notify-%d" % os.getpid()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(0.2)
+
+    def messages(seconds, until=None):
+        got, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                got.extend(sock.recv(4096).decode().split("\n"))
+            except socket.timeout:
+                continue
+            if until is not None and until(got):
+                break
+        return got
+
+    with closing(sock), HaCluster(1) as c:
+        node = c.nodes[0]
+        # the DCS down = etcd frozen (its port stays taken)
+        c.etcd.start()
+        c.etcd.freeze(c.etcd.members[0])
+        kw = {}
+        if os.geteuid() == 0:
+            kw = dict(user=node.user.pw_uid, group=node.user.pw_gid, extra_groups=[])
+        node.logf = open(node.logfile, "ab")
+        node.proc = subprocess.Popen(
+            [PGKEEL, node.conf], stdout=node.logf, stderr=node.logf, stdin=subprocess.DEVNULL,
+            cwd=node.dir, env={"PATH": "/usr/bin:/bin", "LANG": "C", "HOME": node.dir,
+                               "NOTIFY_SOCKET": "@" + name}, **kw)
+        node.wait_log("waiting for the DCS to be accessible", timeout=30)
+        early = messages(2)
+        assert "READY=1" not in early, "READY=1 with no DCS: %s\n%s" % (early, node.log())
+
+        c.etcd.thaw(c.etcd.members[0])
+        got = messages(30, lambda g: "READY=1" in g and g.count("WATCHDOG=1") >= 2)
+        assert "READY=1" in got, "no READY=1 once etcd answers: %s\n%s" % (got, node.log())
+        assert listening(node.api_port), "READY=1 before the REST API listens"
+        assert got.count("WATCHDOG=1") >= 2, "WATCHDOG=1 not after every cycle: %s" % got
+        assert got.index("READY=1") < got.index("WATCHDOG=1"), got
+
+        node.proc.send_signal(signal.SIGTERM)
+        got = messages(30, lambda g: "STOPPING=1" in g)
+        assert "STOPPING=1" in got, got
+        assert node.proc.wait(timeout=60) == 0, node.log()
