@@ -12,4 +12,4 @@ endif
 
 # its integration tests (real ZooKeeper 3.8 started by the tests)
 EXTRA_DIST += tests/integration/zk_cluster.py tests/integration/test_dcs_zookeeper.py \
-	tests/integration/test_zookeeper_patroni_compat.py
+	tests/integration/test_zookeeper_patroni_compat.py tests/integration/test_ha_zookeeper.py
