@@ -76,6 +76,7 @@ struct loop {
 	struct pgkeel_peers *peers;
 	struct pgkeel_watchdog *wd;
 	struct pgkeel_sampler *sampler; /* publishes the PostgreSQL sample for REST */
+	char published_state[48];       /* the pg_state last published */
 
 	struct pgkeel_cluster *cluster;     /* last loaded; NULL before the first */
 	struct pgkeel_cluster *old_cluster; /* last with a leader (Patroni's old_cluster) */
@@ -1478,6 +1479,11 @@ static void publish(struct loop *L, bool with_pg)
 	                          : 0;
 	s->dcs_last_seen = L->dcs_last_seen;
 	s->pg_state = pgkeel_strdup(L->pg.ctl.state_name[0] ? L->pg.ctl.state_name : "stopped");
+	if (L->sampler != NULL && strcmp(s->pg_state, L->published_state) != 0) {
+		/* PostgreSQL changed state: have a sample taken now, not at the next tick */
+		(void)pgkeel_fmt(L->published_state, sizeof(L->published_state), "%s", s->pg_state);
+		pgkeel_sampler_resume(L->sampler);
+	}
 	s->pg_running = L->pg.running;
 	s->role = state_role(L->role);
 	s->lock_deadline_ms =
@@ -1813,9 +1819,10 @@ static void wait_until(struct loop *L, int64_t deadline_ms)
 {
 	for (;;) {
 		int64_t left = deadline_ms - now_ms();
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 		    {.fd = L->sigfd, .events = POLLIN},
 		    {.fd = pgkeel_host_event_fd(), .events = POLLIN},
+		    {.fd = pgkeel_pgm_postmaster_fd(L->pgm), .events = POLLIN},
 		};
 		int r;
 
@@ -1823,7 +1830,13 @@ static void wait_until(struct loop *L, int64_t deadline_ms)
 			left = REST_POLL_MS;
 		if (left < 0)
 			left = 0;
-		r = poll(pfd, pfd[1].fd >= 0 ? 2 : 1, (int)left);
+		r = poll(pfd, 3, (int)left); /* negative fds are ignored */
+		if (pfd[2].fd >= 0)
+			close(pfd[2].fd);
+		if (r > 0 && (pfd[2].revents & POLLIN)) {
+			log_info("the postmaster exited: a cycle now");
+			return;
+		}
 		if (r < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return;

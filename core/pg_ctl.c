@@ -585,6 +585,13 @@ static bool pm_signal(struct pgkeel_pgctl *ctl, int sig)
 	return kill(ctl->st.pid, sig) == 0;
 }
 
+int pgkeel_pgctl_exit_fd(const struct pgkeel_pgctl *ctl)
+{
+	if (ctl->st.pid <= 0)
+		return -1;
+	return ctl->st.adopted ? ctl->pidfd : ctl->child.pidfd;
+}
+
 /* Wait at most ms for the postmaster to exit (wakes early when it does). */
 static void pm_wait(struct pgkeel_pgctl *ctl, int64_t ms)
 {

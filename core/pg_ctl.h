@@ -291,6 +291,13 @@ bool pgkeel_pgctl_restart(struct pgkeel_pgctl *ctl, const char *const *argv,
                           enum pgkeel_pgctl_role role, int64_t kill_deadline_ms,
                           int64_t ready_deadline_ms, char *err, size_t errlen) PGKEEL_MUSTCHECK;
 
+/*
+ * A descriptor that becomes readable (POLLIN) when the tracked postmaster
+ * exits (its pidfd), or -1 (none tracked, no pidfd support).  Borrowed: valid
+ * until the next call on the handle.
+ */
+int pgkeel_pgctl_exit_fd(const struct pgkeel_pgctl *ctl);
+
 /* SIGHUP to the postmaster (what `pg_ctl reload` does).  False when none runs. */
 bool pgkeel_pgctl_reload(struct pgkeel_pgctl *ctl, char *err, size_t errlen) PGKEEL_MUSTCHECK;
 

@@ -910,6 +910,21 @@ void pgkeel_pgm_set_config(struct pgkeel_pgm *m, struct pgkeel_config *cfg)
 	pgkeel_config_unref(old);
 }
 
+int pgkeel_pgm_postmaster_fd(struct pgkeel_pgm *m)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&m->mu);
+	if (!m->busy && pgkeel_pgctl_status(m->ctl)->state == PGKEEL_PGCTL_RUNNING) {
+		int pfd = pgkeel_pgctl_exit_fd(m->ctl);
+
+		if (pfd >= 0)
+			fd = fcntl(pfd, F_DUPFD_CLOEXEC, 0);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return fd;
+}
+
 struct pgkeel_pg *pgkeel_pgm_connection(struct pgkeel_pgm *m)
 {
 	return m->pg;

@@ -198,6 +198,14 @@ struct pgkeel_pgctl *pgkeel_pgm_ctl(struct pgkeel_pgm *m);
 /* Fill *out (cleared first: call pgkeel_pgm_state_clear on it). */
 void pgkeel_pgm_refresh(struct pgkeel_pgm *m, int64_t deadline_ms, struct pgkeel_pgm_state *out);
 
+/*
+ * A descriptor (the caller's: close it) that becomes readable when the
+ * running postmaster exits, for the loop's poll: a crash is noticed at once
+ * rather than at the next cycle.  -1 when an action runs, PostgreSQL is not
+ * running, or pidfds are not supported.
+ */
+int pgkeel_pgm_postmaster_fd(struct pgkeel_pgm *m);
+
 /* Run an action.  False with err ("<name> already in progress"...) when refused. */
 bool pgkeel_pgm_submit(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r, char *err,
                        size_t errlen) PGKEEL_MUSTCHECK;
