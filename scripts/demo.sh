@@ -275,14 +275,6 @@ served_by() {
 
 write_reaches() { [ "$(served_by "$(write_port)" primary)" = "$1" ]; }
 read_works() { served_by "$(read_port)" >/dev/null; }
-# no_member_keys: etcd holds no members/ key of the demo's scope
-no_member_keys() {
-	local prefix=$NAMESPACE$SCOPE/members/ body
-	body="{\"key\": \"$(printf %s "$prefix" | base64)\", \"count_only\": true,
-		\"range_end\": \"$(printf %s "${prefix%/}0" | base64)\"}"
-	! curl -fsS -m 2 -X POST "http://127.0.0.1:$(etcd_port)/v3/kv/range" -d "$body" | grep -q '"count"'
-}
-
 etcd_healthy() {
 	curl -fsS -m 2 "http://127.0.0.1:$(etcd_port)/health" | grep -q '"health":"true"'
 }
@@ -607,11 +599,6 @@ cmd_start() {
 	# rewind), the others once it leads.
 	if [ -f "$(node_dir 1)/data/PG_VERSION" ]; then
 		first=$(cat "$STATE/last-leader" 2>/dev/null) || first=1
-		# pgkeel refuses a name whose member key's REST API answers, and
-		# checks after its own REST API listens: wait until the keys of the
-		# last run (their leases revived by etcd's restart) expire
-		wait_for "the last run's member keys expire (ttl ${TTL}s)" $((TTL + 10)) no_member_keys ||
-			die "member keys of $SCOPE stay in etcd"
 		say "starting pg-$first (the last leader) on its existing data"
 	else
 		say "starting pg-1 (initdb; REST 127.0.0.1:$(rest_port 1), PostgreSQL 127.0.0.1:$(pg_port 1))"
