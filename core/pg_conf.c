@@ -747,6 +747,11 @@ bool pgkeel_pgc_is_recovery_param(const char *name)
 	return recovery_param_find(name) != NULL;
 }
 
+bool pgkeel_pg_is_recovery_param(const char *name)
+{
+	return pgkeel_pgc_is_recovery_param(name);
+}
+
 /* ConfigHandler.primary_conninfo_params + conn_kwargs: a JSON object of strings. */
 static json_object *conninfo_params(const struct pgkeel_config *cfg,
                                     const struct pgkeel_pg_situation *sit)

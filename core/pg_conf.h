@@ -105,6 +105,13 @@ struct pgkeel_pg_files {
 	bool standby_signal;  /* 12+ with recovery: standby.signal (else recovery.signal) */
 };
 
+/*
+ * Is name one of the recovery parameters Patroni writes (primary_conninfo,
+ * recovery_target_*, restore_command...)?  Case-insensitive.  Patroni leaves
+ * them out of pending_restart.
+ */
+bool pgkeel_pg_is_recovery_param(const char *name);
+
 /* Patroni's slot name of a member (spec patroni-dcs-and-ha.md §1.5); out gets at most 63 chars. */
 void pgkeel_pg_slot_name(const char *member, char out[64]);
 

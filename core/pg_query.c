@@ -21,6 +21,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "pg_conf.h"
 #include "pg_query.h"
 #include "util.h"
 
@@ -1038,15 +1039,17 @@ static bool parse_pending_names(const PGresult *r, struct pgkeel_pg_status *st,
 
 	if (!shape(r, 0, -1, 1, err, "pending_restart query"))
 		return false;
-	st->pending_restart = rows > 0;
 	if (rows == 0)
 		return true;
 	st->pending_restart_names = pgkeel_xcalloc((size_t)rows, sizeof(char *));
 	for (int i = 0; i < rows; i++) {
-		if (PQgetisnull(r, i, 0))
+		/* Patroni leaves its recovery parameters out (recovery_target_* are
+		 * postmaster-context and change on every promotion) */
+		if (PQgetisnull(r, i, 0) || pgkeel_pg_is_recovery_param(PQgetvalue(r, i, 0)))
 			continue;
 		st->pending_restart_names[st->n_pending_restart++] = get_str(r, i, 0);
 	}
+	st->pending_restart = st->n_pending_restart > 0;
 	return true;
 }
 
