@@ -26,15 +26,13 @@ static const char *const known_options[] = {
 /* Options that only mean something with use_ssl. */
 static const char *const tls_options[] = {"verify", "cacert", "cert", "key", "key_password", NULL};
 
-static void opt_err(struct pgkeel_err *err, const char *fmt, ...) PGKEEL_PRINTF(2, 3);
-
-static void opt_err(struct pgkeel_err *err, const char *fmt, ...)
+void zk_set_err(struct pgkeel_err *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (err == NULL)
 		return;
-	err->code = PGKEEL_DCS_D_NONE;
+	err->code = code;
 	va_start(ap, fmt);
 	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) >= (int)sizeof(err->msg))
 		memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
@@ -65,7 +63,7 @@ static bool hosts_add(char **hosts, const char *h, struct pgkeel_err *err)
 	while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
 		n--;
 	if (n == 0) {
-		opt_err(err, "zookeeper.hosts: an empty host name");
+		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper.hosts: an empty host name");
 		return false;
 	}
 	/* host:port, [v6]:port; a /chroot may follow the last one */
@@ -95,8 +93,8 @@ static bool parse_hosts(struct zk_options *o, json_object *v, struct pgkeel_err 
 			json_object *e = json_object_array_get_idx(v, i);
 
 			if (!json_object_is_type(e, json_type_string)) {
-				opt_err(err, "zookeeper.hosts[%zu]: expected a host:port string",
-				        i);
+				zk_set_err(err, PGKEEL_DCS_D_NONE,
+				           "zookeeper.hosts[%zu]: expected a host:port string", i);
 				return false;
 			}
 			if (!hosts_add(&o->hosts, json_object_get_string(e), err))
@@ -113,7 +111,8 @@ static bool parse_hosts(struct zk_options *o, json_object *v, struct pgkeel_err 
 		if (!ok)
 			return false;
 	} else if (v != NULL) {
-		opt_err(err, "zookeeper.hosts: expected a list or a comma-separated string");
+		zk_set_err(err, PGKEEL_DCS_D_NONE,
+		           "zookeeper.hosts: expected a list or a comma-separated string");
 		return false;
 	}
 	return true;
@@ -124,7 +123,8 @@ static bool parse_auth(struct zk_options *o, json_object *v, struct pgkeel_err *
 	if (v == NULL)
 		return true;
 	if (!json_object_is_type(v, json_type_object)) {
-		opt_err(err, "zookeeper.auth_data: expected a mapping of scheme to credential");
+		zk_set_err(err, PGKEEL_DCS_D_NONE,
+		           "zookeeper.auth_data: expected a mapping of scheme to credential");
 		return false;
 	}
 	json_object_object_foreach(v, scheme, cred)
@@ -132,8 +132,8 @@ static bool parse_auth(struct zk_options *o, json_object *v, struct pgkeel_err *
 		struct zk_auth *a;
 
 		if (!json_object_is_type(cred, json_type_string) || scheme[0] == '\0') {
-			opt_err(err, "zookeeper.auth_data.%s: expected a credential string",
-			        scheme);
+			zk_set_err(err, PGKEEL_DCS_D_NONE,
+			           "zookeeper.auth_data.%s: expected a credential string", scheme);
 			return false;
 		}
 		a = realloc(o->auth, (o->n_auth + 1) * sizeof(*a));
@@ -156,7 +156,7 @@ bool zk_options_parse(struct zk_options *o, const struct pgkeel_host *host, cons
 
 	memset(o, 0, sizeof(*o));
 	if (!json_object_is_type(root, json_type_object)) {
-		opt_err(err, "zookeeper: the section must be a mapping");
+		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: the section must be a mapping");
 		goto out;
 	}
 	json_object_object_foreach(root, k, val)
@@ -172,15 +172,17 @@ bool zk_options_parse(struct zk_options *o, const struct pgkeel_host *host, cons
 	}
 	if (json_object_object_get_ex(root, "use_ssl", &v) && v != NULL) {
 		if (!json_object_is_type(v, json_type_boolean)) {
-			opt_err(err, "zookeeper.use_ssl: expected true or false");
+			zk_set_err(err, PGKEEL_DCS_D_NONE,
+			           "zookeeper.use_ssl: expected true or false");
 			goto out;
 		}
 		o->use_ssl = json_object_get_boolean(v);
 	}
 	if (o->use_ssl) {
-		opt_err(err, "zookeeper.use_ssl: the ZooKeeper C client this backend is built "
-		             "with has no TLS support; reach the ensemble over plain TCP (or a "
-		             "local TLS tunnel)");
+		zk_set_err(err, PGKEEL_DCS_D_NONE,
+		           "zookeeper.use_ssl: the ZooKeeper C client this backend is built "
+		           "with has no TLS support; reach the ensemble over plain TCP (or a "
+		           "local TLS tunnel)");
 		goto out;
 	}
 	for (int i = 0; tls_options[i] != NULL; i++) {
@@ -189,10 +191,10 @@ bool zk_options_parse(struct zk_options *o, const struct pgkeel_host *host, cons
 			          "zookeeper.%s is ignored: use_ssl is off", tls_options[i]);
 	}
 	if (json_object_object_get_ex(root, "set_acls", &v) && v != NULL) {
-		opt_err(err,
-		        "zookeeper.set_acls: Patroni's ACLs are x509 principals, which need "
-		        "a TLS client certificate (use_ssl); this backend's ZooKeeper C client "
-		        "has no TLS, so the nodes would lock it out");
+		zk_set_err(err, PGKEEL_DCS_D_NONE,
+		           "zookeeper.set_acls: Patroni's ACLs are x509 principals, which need "
+		           "a TLS client certificate (use_ssl); this backend's ZooKeeper C client "
+		           "has no TLS, so the nodes would lock it out");
 		goto out;
 	}
 	v = NULL;

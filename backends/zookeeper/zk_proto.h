@@ -62,6 +62,9 @@ bool zk_parse_version(const char *s, int32_t *out);
 /* Decimal text of a session id / zxid / version. */
 void zk_fmt_i64(char *buf, size_t len, int64_t v);
 
+/* Write a NUL-terminated detail into a caller's pgkeel_err (NULL: nothing). */
+void zk_set_err(struct pgkeel_err *err, int code, const char *fmt, ...) PGKEEL_PRINTF(3, 4);
+
 /* Return-code classes. */
 enum zk_rc_class {
 	ZK_RC_OK,

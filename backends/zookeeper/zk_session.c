@@ -45,21 +45,6 @@ static void cv_wait_until(struct zk_conn *c, int64_t until)
 	(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 }
 
-static void set_err(struct pgkeel_err *err, int code, const char *fmt, ...) PGKEEL_PRINTF(3, 4);
-
-static void set_err(struct pgkeel_err *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	err->code = code;
-	va_start(ap, fmt);
-	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) >= (int)sizeof(err->msg))
-		memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
-	va_end(ap);
-}
-
 /* ------------------------------------------------------------------ watchers */
 
 /*
@@ -220,35 +205,50 @@ static void req_free(struct zk_req *r)
 	free(r);
 }
 
-/* Called locked by a completion: true when the waiter is gone (then r is freed). */
-static bool complete(struct zk_req *r, int rc)
-{
-	if (r->abandoned) {
-		req_free(r);
-		return true;
-	}
-	r->rc = rc;
-	r->done = true;
-	return false;
-}
-
-static void finish_completion(struct zk_conn *c)
-{
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-}
-
-static void get_done(int rc, const char *value, int value_len, const struct Stat *st,
-                     const void *data)
+/*
+ * A completion's prologue: lock and record rc.  NULL when the waiter is gone
+ * (the request is then freed and the lock released); otherwise the caller
+ * fills the request and calls completion_end().
+ */
+static struct zk_req *completion_begin(const void *data, int rc)
 {
 	struct zk_req *r = (struct zk_req *)data;
 	struct zk_conn *c = r->c;
 
 	pthread_mutex_lock(&c->mu);
-	if (complete(r, rc)) {
+	if (r->abandoned) {
+		req_free(r);
 		pthread_mutex_unlock(&c->mu);
-		return;
+		return NULL;
 	}
+	r->rc = rc;
+	r->done = true;
+	return r;
+}
+
+static void completion_end(struct zk_req *r)
+{
+	struct zk_conn *c = r->c;
+
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void keep_stat(struct zk_req *r, const struct Stat *st)
+{
+	if (r->rc == ZOK && st != NULL) {
+		r->stat = *st;
+		r->have_stat = true;
+	}
+}
+
+static void get_done(int rc, const char *value, int value_len, const struct Stat *st,
+                     const void *data)
+{
+	struct zk_req *r = completion_begin(data, rc);
+
+	if (r == NULL)
+		return;
 	if (rc == ZOK) {
 		r->data_len = value != NULL ? value_len : -1;
 		r->data = malloc(value_len > 0 ? (size_t)value_len + 1 : 1);
@@ -257,24 +257,17 @@ static void get_done(int rc, const char *value, int value_len, const struct Stat
 		if (value != NULL && value_len > 0)
 			memcpy(r->data, value, (size_t)value_len);
 		r->data[value_len > 0 ? value_len : 0] = '\0';
-		if (st != NULL) {
-			r->stat = *st;
-			r->have_stat = true;
-		}
 	}
-	finish_completion(c);
+	keep_stat(r, st);
+	completion_end(r);
 }
 
 static void children_done(int rc, const struct String_vector *v, const void *data)
 {
-	struct zk_req *r = (struct zk_req *)data;
-	struct zk_conn *c = r->c;
+	struct zk_req *r = completion_begin(data, rc);
 
-	pthread_mutex_lock(&c->mu);
-	if (complete(r, rc)) {
-		pthread_mutex_unlock(&c->mu);
+	if (r == NULL)
 		return;
-	}
 	if (rc == ZOK && v != NULL && v->count > 0) {
 		r->children = calloc((size_t)v->count, sizeof(char *));
 		if (r->children == NULL)
@@ -286,24 +279,17 @@ static void children_done(int rc, const struct String_vector *v, const void *dat
 		}
 		r->n_children = v->count;
 	}
-	finish_completion(c);
+	completion_end(r);
 }
 
 static void stat_done(int rc, const struct Stat *st, const void *data)
 {
-	struct zk_req *r = (struct zk_req *)data;
-	struct zk_conn *c = r->c;
+	struct zk_req *r = completion_begin(data, rc);
 
-	pthread_mutex_lock(&c->mu);
-	if (complete(r, rc)) {
-		pthread_mutex_unlock(&c->mu);
+	if (r == NULL)
 		return;
-	}
-	if (rc == ZOK && st != NULL) {
-		r->stat = *st;
-		r->have_stat = true;
-	}
-	finish_completion(c);
+	keep_stat(r, st);
+	completion_end(r);
 }
 
 static void create_done(int rc, const char *value, const struct Stat *st, const void *data)
@@ -325,19 +311,12 @@ static void string_done(int rc, const char *value, const void *data)
 
 static void multi_done(int rc, const void *data)
 {
-	struct zk_req *r = (struct zk_req *)data;
-	struct zk_conn *c = r->c;
+	struct zk_req *r = completion_begin(data, rc);
 
-	pthread_mutex_lock(&c->mu);
-	if (complete(r, rc)) {
-		pthread_mutex_unlock(&c->mu);
+	if (r == NULL)
 		return;
-	}
-	if (rc == ZOK && r->results[1].stat != NULL) {
-		r->stat = *r->results[1].stat;
-		r->have_stat = true;
-	}
-	finish_completion(c);
+	keep_stat(r, r->results[1].stat);
+	completion_end(r);
 }
 
 struct zk_req *zk_submit(struct zk_conn *c, struct zk_sess *s, const struct zk_op *op)
@@ -522,15 +501,15 @@ static struct zk_sess *sess_open(struct zk_conn *c, int timeout_ms, struct pgkee
 	struct zk_sess *s = calloc(1, sizeof(*s));
 
 	if (s == NULL) {
-		set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: out of memory");
+		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: out of memory");
 		return NULL;
 	}
 	s->c = c;
 	s->asked_ms = timeout_ms;
 	s->zh = zookeeper_init2(c->opts->hosts, session_watcher, timeout_ms, NULL, s, 0, quiet_log);
 	if (s->zh == NULL) {
-		set_err(err, PGKEEL_DCS_D_CONNECT, "zookeeper: cannot open a session to %s: %s",
-		        c->opts->hosts, strerror(errno));
+		zk_set_err(err, PGKEEL_DCS_D_CONNECT, "zookeeper: cannot open a session to %s: %s",
+		           c->opts->hosts, strerror(errno));
 		free(s);
 		return NULL;
 	}
@@ -587,9 +566,9 @@ enum pgkeel_dcs_status zk_sess_get(struct zk_conn *c, int timeout_ms, int64_t ke
 			return PGKEEL_DCS_OK;
 		}
 		if (zk_own_now() >= deadline_own) {
-			set_err(err, PGKEEL_DCS_D_CONNECT,
-			        "zookeeper: no server of %s accepted the session in time",
-			        c->opts->hosts);
+			zk_set_err(err, PGKEEL_DCS_D_CONNECT,
+			           "zookeeper: no server of %s accepted the session in time",
+			           c->opts->hosts);
 			break;
 		}
 		cv_wait_until(c, deadline_own);
@@ -707,8 +686,8 @@ bool zk_conn_init(struct zk_conn *c, const struct pgkeel_host *host, const struc
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&c->keeper, NULL, keeper_main, c) != 0) {
-		set_err(err, PGKEEL_DCS_D_NONE,
-		        "zookeeper: cannot start the session keeper thread");
+		zk_set_err(err, PGKEEL_DCS_D_NONE,
+		           "zookeeper: cannot start the session keeper thread");
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);
 		return false;

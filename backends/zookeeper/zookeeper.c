@@ -90,21 +90,6 @@ enum run_flags {
 
 /* ------------------------------------------------------------------ helpers */
 
-static void set_err(struct pgkeel_err *err, int code, const char *fmt, ...) PGKEEL_PRINTF(3, 4);
-
-static void set_err(struct pgkeel_err *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	err->code = code;
-	va_start(ap, fmt);
-	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) >= (int)sizeof(err->msg))
-		memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
-	va_end(ap);
-}
-
 static void set_str(char **dst, const char *src)
 {
 	free(*dst);
@@ -121,8 +106,8 @@ static int64_t own_deadline(struct pgkeel_dcs *d, int64_t deadline_ms)
 
 static enum pgkeel_dcs_status ctl_refused(const char *op, struct pgkeel_err *err)
 {
-	set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s is not allowed on a read-only ctl handle",
-	        op);
+	zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s is not allowed on a read-only ctl handle",
+	           op);
 	return PGKEEL_DCS_INVALID;
 }
 
@@ -133,7 +118,7 @@ static enum pgkeel_dcs_status rc_fail(int rc, const char *what, const char *path
 	int detail;
 	enum pgkeel_dcs_status st = zk_rc_status(rc, &detail);
 
-	set_err(err, detail, "zookeeper: %s %s: %s", what, path, zerror(rc));
+	zk_set_err(err, detail, "zookeeper: %s %s: %s", what, path, zerror(rc));
 	return st;
 }
 
@@ -180,9 +165,10 @@ static enum pgkeel_dcs_status run(struct pgkeel_dcs *d, const struct zk_op *op, 
 		if (!zk_wait(c, &r, 1, dl)) {
 			zk_req_finish(c, r);
 			zk_sess_put(c, s);
-			set_err(err, PGKEEL_DCS_D_TIMEOUT,
-			        "zookeeper: no answer to %s %s in time (%d attempt%s)",
-			        kind_name(op->kind), op->path, attempts, attempts > 1 ? "s" : "");
+			zk_set_err(err, PGKEEL_DCS_D_TIMEOUT,
+			           "zookeeper: no answer to %s %s in time (%d attempt%s)",
+			           kind_name(op->kind), op->path, attempts,
+			           attempts > 1 ? "s" : "");
 			return PGKEEL_DCS_UNAVAILABLE;
 		}
 		cls = zk_rc_classify(r->rc);
@@ -283,8 +269,8 @@ static enum pgkeel_dcs_status set_or_create(struct pgkeel_dcs *d, const char *re
 	struct zk_op op = {.kind = ZK_SET, .path = path, .data = value, .len = (int)strlen(value)};
 
 	if (expect != NULL && !zk_parse_version(expect, &version)) {
-		set_err(err, PGKEEL_DCS_D_VERSION, "zookeeper: '%s' is not a znode version",
-		        expect);
+		zk_set_err(err, PGKEEL_DCS_D_VERSION, "zookeeper: '%s' is not a znode version",
+		           expect);
 		free(path);
 		return PGKEEL_DCS_INVALID;
 	}
@@ -333,8 +319,9 @@ static enum pgkeel_dcs_status set_or_create(struct pgkeel_dcs *d, const char *re
 				break;
 		}
 		if (r.rc == ZBADVERSION || r.rc == ZNONODE) {
-			set_err(err, PGKEEL_DCS_D_VERSION, "zookeeper: %s %s since version %s", rel,
-			        r.rc == ZNONODE ? "is gone" : "changed", expect ? expect : "-1");
+			zk_set_err(err, PGKEEL_DCS_D_VERSION, "zookeeper: %s %s since version %s",
+			           rel, r.rc == ZNONODE ? "is gone" : "changed",
+			           expect ? expect : "-1");
 			st = PGKEEL_DCS_CONFLICT;
 			break;
 		}
@@ -376,18 +363,18 @@ static enum pgkeel_dcs_status zk_init(const struct pgkeel_host *host,
 	if (host == NULL || params == NULL ||
 	    params->struct_size < offsetof(struct pgkeel_dcs_params, user_agent) ||
 	    params->scope == NULL || params->namespace_ == NULL) {
-		set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: incomplete parameters");
+		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: incomplete parameters");
 		return PGKEEL_DCS_INVALID;
 	}
 	if (!(params->flags & PGKEEL_DCS_CTL) &&
 	    (params->name == NULL || params->name[0] == '\0' || strchr(params->name, '/'))) {
-		set_err(err, PGKEEL_DCS_D_NONE,
-		        "zookeeper: a member handle needs a name without '/'");
+		zk_set_err(err, PGKEEL_DCS_D_NONE,
+		           "zookeeper: a member handle needs a name without '/'");
 		return PGKEEL_DCS_INVALID;
 	}
 	if (params->ttl < 1 || params->loop_wait < 1 || params->retry_timeout < 1) {
-		set_err(err, PGKEEL_DCS_D_NONE,
-		        "zookeeper: ttl, loop_wait and retry_timeout must be positive");
+		zk_set_err(err, PGKEEL_DCS_D_NONE,
+		           "zookeeper: ttl, loop_wait and retry_timeout must be positive");
 		return PGKEEL_DCS_INVALID;
 	}
 	d = calloc(1, sizeof(*d));
@@ -400,8 +387,8 @@ static enum pgkeel_dcs_status zk_init(const struct pgkeel_host *host,
 	d->retry_timeout = params->retry_timeout;
 	d->base = zk_base_path(params->namespace_, params->scope);
 	if (d->base == NULL) {
-		set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: the scope '%s' is not a znode name",
-		        params->scope);
+		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: the scope '%s' is not a znode name",
+		           params->scope);
 		free(d);
 		return PGKEEL_DCS_INVALID;
 	}
@@ -668,14 +655,14 @@ static enum pgkeel_dcs_status zk_load_cluster(struct pgkeel_dcs *d, int64_t dead
 			stop = deliver(d, n, count, cb, arg);
 			nodes_free(c, n, count);
 			if (stop != 0) {
-				set_err(err, PGKEEL_DCS_D_NONE,
-				        "zookeeper: the host stopped reading the cluster");
+				zk_set_err(err, PGKEEL_DCS_D_NONE,
+				           "zookeeper: the host stopped reading the cluster");
 				return PGKEEL_DCS_NOMEM;
 			}
 			return PGKEEL_DCS_OK;
 		}
 		if (rc == 0) {
-			set_err(
+			zk_set_err(
 			    err, PGKEEL_DCS_D_TIMEOUT,
 			    "zookeeper: reading %s took longer than the deadline (%d attempt%s)",
 			    d->base, attempt, attempt > 1 ? "s" : "");
@@ -749,8 +736,8 @@ static enum pgkeel_dcs_status acquire(struct pgkeel_dcs *d, int64_t deadline_ms,
 	}
 	if (r.rc == ZNODEEXISTS) {
 		res_clear(&r);
-		set_err(err, PGKEEL_DCS_D_EXISTS,
-		        "zookeeper: the leader key is held by another member");
+		zk_set_err(err, PGKEEL_DCS_D_EXISTS,
+		           "zookeeper: the leader key is held by another member");
 		return PGKEEL_DCS_CONFLICT;
 	}
 	if (r.rc != ZOK) {
@@ -802,10 +789,10 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 	if (d->ctl)
 		return ctl_refused("update_leader", err);
 	if (d->lock_sid != 0 && !zk_sess_alive(&d->conn, d->lock_sid)) {
-		set_err(err, PGKEEL_DCS_D_SESSION_LOST,
-		        "zookeeper: session 0x%" PRIx64 ", which held the leader lock, is gone "
-		        "(expired or closed): the lock with it",
-		        (uint64_t)d->lock_sid);
+		zk_set_err(err, PGKEEL_DCS_D_SESSION_LOST,
+		           "zookeeper: session 0x%" PRIx64 ", which held the leader lock, is gone "
+		           "(expired or closed): the lock with it",
+		           (uint64_t)d->lock_sid);
 		d->lock_sid = 0;
 		return PGKEEL_DCS_CONFLICT;
 	}
@@ -818,8 +805,8 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 		if (st != PGKEEL_DCS_OK)
 			goto out;
 		if (r.rc == ZNODEEXISTS) {
-			set_err(err, PGKEEL_DCS_D_EXISTS,
-			        "zookeeper: the leader key was taken by another member");
+			zk_set_err(err, PGKEEL_DCS_D_EXISTS,
+			           "zookeeper: the leader key was taken by another member");
 			st = PGKEEL_DCS_CONFLICT;
 			goto out;
 		}
@@ -828,8 +815,8 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 			goto out;
 		}
 	} else if (!is_mine(d, &r)) {
-		set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key is held by %s",
-		        r.data != NULL ? r.data : "another member");
+		zk_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key is held by %s",
+		           r.data != NULL ? r.data : "another member");
 		d->lock_sid = 0;
 		st = PGKEEL_DCS_CONFLICT;
 		goto out;
@@ -851,7 +838,7 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 			goto out;
 		if (r.rc != ZOK) {
 			if (zk_rc_classify(r.rc) == ZK_RC_ANSWER) {
-				set_err(
+				zk_set_err(
 				    err, PGKEEL_DCS_D_EXISTS,
 				    "zookeeper: the leader key changed while it was rebound: %s",
 				    zerror(r.rc));
@@ -896,7 +883,7 @@ static enum pgkeel_dcs_status zk_delete_leader(struct pgkeel_dcs *d, const char 
 	owner = r.stat.ephemeralOwner;
 	if (r.rc == ZNONODE || !is_mine(d, &r) ||
 	    (owner != r.sid && !zk_sess_alive(&d->conn, owner))) {
-		set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key is not ours");
+		zk_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key is not ours");
 		if (r.rc == ZNONODE || !is_mine(d, &r))
 			d->lock_sid = 0;
 		st = PGKEEL_DCS_CONFLICT;
@@ -911,7 +898,7 @@ static enum pgkeel_dcs_status zk_delete_leader(struct pgkeel_dcs *d, const char 
 	if (st != PGKEEL_DCS_OK)
 		goto out;
 	if (r.rc == ZNONODE || r.rc == ZBADVERSION) {
-		set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key changed meanwhile");
+		zk_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key changed meanwhile");
 		st = PGKEEL_DCS_CONFLICT;
 		goto out;
 	}
@@ -1023,8 +1010,8 @@ static enum pgkeel_dcs_status zk_initialize(struct pgkeel_dcs *d, bool create_ne
 			         strcmp(r.data, sysid) == 0 && r.stat.version == 0;
 		}
 		if (st == PGKEEL_DCS_OK && !landed) {
-			set_err(err, PGKEEL_DCS_D_EXISTS,
-			        "zookeeper: the cluster is already initialized");
+			zk_set_err(err, PGKEEL_DCS_D_EXISTS,
+			           "zookeeper: the cluster is already initialized");
 			st = PGKEEL_DCS_CONFLICT;
 		}
 	} else if (st == PGKEEL_DCS_OK && r.rc != ZOK) {
@@ -1147,7 +1134,8 @@ static enum pgkeel_dcs_status delete_tree(struct pgkeel_dcs *d, const char *path
 	enum pgkeel_dcs_status st = PGKEEL_DCS_OK;
 
 	if (depth > 16) {
-		set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s is nested too deep to delete", path);
+		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s is nested too deep to delete",
+		           path);
 		return PGKEEL_DCS_INVALID;
 	}
 	for (int attempt = 0; attempt < 5; attempt++) {
@@ -1163,8 +1151,8 @@ static enum pgkeel_dcs_status delete_tree(struct pgkeel_dcs *d, const char *path
 		if (!zk_wait(c, &r, 1, dl)) {
 			zk_req_finish(c, r);
 			zk_sess_put(c, s);
-			set_err(err, PGKEEL_DCS_D_TIMEOUT,
-			        "zookeeper: no answer listing %s in time", path);
+			zk_set_err(err, PGKEEL_DCS_D_TIMEOUT,
+			           "zookeeper: no answer listing %s in time", path);
 			return PGKEEL_DCS_UNAVAILABLE;
 		}
 		zk_sess_put(c, s);
@@ -1205,7 +1193,7 @@ static enum pgkeel_dcs_status delete_tree(struct pgkeel_dcs *d, const char *path
 		}
 		res_clear(&del);
 	}
-	set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s kept getting new children", path);
+	zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s kept getting new children", path);
 	return PGKEEL_DCS_CONFLICT;
 }
 
@@ -1221,7 +1209,7 @@ static enum pgkeel_dcs_status zk_set_ttl(struct pgkeel_dcs *d, int ttl, int loop
                                          int retry_timeout, struct pgkeel_err *err)
 {
 	if (ttl < 1 || loop_wait < 1 || retry_timeout < 1) {
-		set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: timings must be positive");
+		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: timings must be positive");
 		return PGKEEL_DCS_INVALID;
 	}
 	/*

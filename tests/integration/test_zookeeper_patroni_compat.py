@@ -11,7 +11,6 @@ ZooKeeper 3.8, under /db/.
 """
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -21,6 +20,8 @@ import urllib.request
 import pytest
 
 import dcs_suite
+from test_etcd3_patroni_compat import patroni_config as etcd3_patroni_config
+from test_etcd3_patroni_compat import postgres_user
 from zk_cluster import ZkCluster, free_port, have_zookeeper, poll
 
 ZOOKEEPER = os.path.join(dcs_suite.BUILD, "backends", "zookeeper", ".libs", "dcs_zookeeper.so")
@@ -41,13 +42,6 @@ pytestmark = pytest.mark.skipif(
     not (have_zookeeper() and have_kazoo() and os.path.exists(PATRONI)
          and os.path.exists(PG_BIN + "/postgres") and os.path.exists(ZOOKEEPER)),
     reason="needs zookeeper, python3-kazoo, patroni, postgresql-15 and dcs_zookeeper.so")
-
-
-def postgres_user():
-    try:
-        return pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.skip("no postgres user")
 
 
 @pytest.fixture(scope="module")
@@ -74,46 +68,13 @@ def tool(backends, cluster, scope, *cmd):
 
 
 def patroni_config(path, cluster, scope, node_dir, pg_port, api_port):
+    """The etcd3 test's Patroni node, its DCS section made a zookeeper: one."""
+    etcd3_patroni_config(path, cluster, scope, node_dir, pg_port, api_port)
+    with open(path) as f:
+        text = f.read()
+    assert "\netcd3:\n  hosts:" in text
     with open(path, "w") as f:
-        f.write("""\
-scope: {scope}
-namespace: /db/
-name: pg-1
-restapi:
-  listen: 127.0.0.1:{api_port}
-  connect_address: 127.0.0.1:{api_port}
-zookeeper:
-  hosts: {hosts}
-bootstrap:
-  dcs:
-    ttl: 20
-    loop_wait: 2
-    retry_timeout: 5
-    postgresql:
-      parameters:
-        max_connections: 50
-  initdb:
-  - encoding: UTF8
-  - locale: C.UTF-8
-postgresql:
-  listen: 127.0.0.1:{pg_port}
-  connect_address: 127.0.0.1:{pg_port}
-  data_dir: {node_dir}/data
-  bin_dir: {pg_bin}
-  pgpass: {node_dir}/pgpass
-  authentication:
-    superuser: {{username: postgres, password: super}}
-    replication: {{username: replicator, password: repl}}
-  parameters:
-    unix_socket_directories: '{node_dir}'
-  pg_hba:
-  - local all all trust
-  - host replication replicator 127.0.0.1/32 scram-sha-256
-  - host all all 127.0.0.1/32 scram-sha-256
-tags:
-  dc: compat
-""".format(scope=scope, hosts=cluster.hosts, node_dir=node_dir, pg_port=pg_port,
-           api_port=api_port, pg_bin=PG_BIN))
+        f.write(text.replace("\netcd3:\n  hosts:", "\nzookeeper:\n  hosts:"))
 
 
 def test_backend_reads_what_patroni_writes(env):

@@ -20,7 +20,8 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
+
+from etcd_cluster import free_port, poll  # noqa: F401 (poll: for the tests' imports)
 
 JAVA = shutil.which("java") or "/usr/bin/java"
 ZK_JAR = "/usr/share/java/zookeeper.jar"
@@ -30,24 +31,6 @@ SLF4J_SIMPLE = "/usr/share/java/slf4j-simple.jar"
 
 def have_zookeeper():
     return os.path.exists(ZK_JAR) and os.access(JAVA, os.X_OK)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def poll(pred, timeout, what, interval=0.05):
-    """Wait for pred() with a deadline (never a bare sleep standing in for it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def four_letter(port, cmd, timeout=1.0):
