@@ -836,6 +836,19 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 		st = run(d, &op, dl, RUN_RENEW, &r, err);
 		if (st != PGKEEL_DCS_OK)
 			goto out;
+		if (r.rc != ZOK && r.retried && zk_rc_classify(r.rc) == ZK_RC_ANSWER) {
+			/* the answer to a multi that landed may have been lost: look */
+			int64_t sid = r.sid;
+
+			st = get_leader(d, dl, 0, &r, err);
+			if (st != PGKEEL_DCS_OK)
+				goto out;
+			if (r.rc == ZOK && is_mine(d, &r) && r.stat.ephemeralOwner == sid &&
+			    r.sid == sid)
+				renew_if_current(d, r.sid, r.sent);
+			else if (r.rc == ZOK)
+				r.rc = ZBADVERSION;
+		}
 		if (r.rc != ZOK) {
 			if (zk_rc_classify(r.rc) == ZK_RC_ANSWER) {
 				zk_set_err(
