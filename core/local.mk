@@ -46,6 +46,10 @@ core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_L
 # the REST API (core/rest*.c) runs on libmicrohttpd
 core_libpgkeelcore_la_CFLAGS += $(MHD_CFLAGS)
 core_libpgkeelcore_la_LIBADD += $(MHD_LIBS)
+# the rest of the REST API: documents, allowlist and TLS (GnuTLS: libmicrohttpd's)
+core_libpgkeelcore_la_SOURCES += core/rest_docs.c core/rest_access.c core/loop_rest.c \
+	core/loop_rest.h
+core_libpgkeelcore_la_LIBADD += -lgnutls
 
 # the HTTP client to the other members' REST APIs
 core_libpgkeelcore_la_SOURCES += core/peers.c core/peers.h

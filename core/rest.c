@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 
@@ -43,6 +44,8 @@
 #include "host.h"
 #include "json.h"
 #include "log.h"
+#include "pg_conf_internal.h"
+#include "pg_query.h"
 #include "rest_internal.h"
 #include "state.h"
 #include "util.h"
@@ -78,8 +81,26 @@ struct req {
 	bool page; /* a send_error page: Connection: close */
 	/* what pub points to */
 	struct pgkeel_rest_failover_req fo;
+	struct pgkeel_rest_restart rs;
 	char client[64];
 };
+
+/*
+ * What the access check and the responses use: swapped whole by
+ * pgkeel_rest_reconfigure(); each connection holds a reference while it
+ * is served.
+ */
+struct access {
+	int refs;       /* atomic */
+	char *auth_key; /* base64(user:password); NULL: no auth */
+	char **headers; /* name, value pairs: http_extra_headers, then https_ ones with TLS */
+	size_t n_headers;
+	struct pgkeel_rest_net *allow; /* restapi.allowlist, resolved */
+	size_t n_allow;
+	bool allow_members; /* allowlist_include_members */
+};
+
+enum verify_client { VERIFY_NONE, VERIFY_OPTIONAL, VERIFY_REQUIRED };
 
 struct pgkeel_rest {
 	int refs; /* atomic: the owner, and each request */
@@ -95,10 +116,18 @@ struct pgkeel_rest {
 	struct req *pending;
 	bool have_failsafe;
 	struct pgkeel_rest_failsafe failsafe;
+	bool reload_requested;
+	/* POST /restart {"schedule": ...} */
+	bool have_sched;
+	struct pgkeel_rest_restart sched;
+	struct json_object *sched_data; /* the request's keys as Patroni keeps them */
+	char *sched_pm_start;           /* postmaster_start_time when scheduled */
+	uint64_t sched_gen;
 	/* options, copied */
-	char *auth_key; /* base64(user:password); NULL: no auth */
-	char **headers; /* name, value pairs */
-	size_t n_headers;
+	struct access *acc; /* under mu */
+	char *fixed;        /* listen and TLS settings (reconfigure compares) */
+	bool tls;
+	enum verify_client verify;
 	size_t queue_max;
 	int reply_timeout_ms;
 	int switchover_wait_ms;
@@ -116,11 +145,25 @@ enum route {
 	R_POST_FAILSAFE,
 	R_SWITCHOVER,
 	R_FAILOVER,
+	R_CLUSTER,
+	R_HISTORY,
+	R_GET_CONFIG,
+	R_METRICS,
+	R_PATCH_CONFIG,
+	R_PUT_CONFIG,
+	R_RELOAD,
+	R_RESTART,
+	R_DELETE_RESTART,
+	R_REINITIALIZE,
+	R_DELETE_SWITCHOVER,
+	R_SIGTERM,
+	R_CITUS,
 	R_UNSUPPORTED,
 };
 
 struct conn {
 	struct pgkeel_rest *srv;
+	struct access *acc;
 	enum route route;
 	bool status_only; /* HEAD, OPTIONS */
 	bool refused;     /* an answer was queued before the body was read */
@@ -290,6 +333,8 @@ static void wake_loop(void)
 /* ------------------------------------------------------------ requests */
 
 static void srv_unref(struct pgkeel_rest *srv);
+static struct access *access_get(struct pgkeel_rest *srv);
+static void access_unref(struct access *acc);
 
 /* Under srv->mu; returns true when the caller must free r (outside the lock). */
 static bool req_unref_locked(struct req *r)
@@ -305,6 +350,7 @@ static void req_free(struct req *r)
 		return;
 	srv = r->srv;
 	pgkeel_rest_failover_req_clear(&r->fo);
+	pgkeel_rest_restart_clear(&r->rs);
 	json_object_put(r->pub.body);
 	free(r->ctype);
 	free(r->body);
@@ -371,8 +417,12 @@ static void timeout_answer_locked(struct req *r, struct req **to_free)
 {
 	char text[128];
 
-	if (r->st == RQ_TAKEN)
+	if (r->st == RQ_TAKEN &&
+	    (r->pub.kind == PGKEEL_REST_SWITCHOVER || r->pub.kind == PGKEEL_REST_FAILOVER))
 		(void)pgkeel_rest_failover_unknown(r->pub.kind, text, sizeof(text));
+	else if (r->st == RQ_TAKEN)
+		(void)pgkeel_fmt(text, sizeof(text), "%s status unknown",
+		                 pgkeel_rest_kind_name(r->pub.kind));
 	else
 		(void)pgkeel_fmt(text, sizeof(text),
 		                 "%s request not processed: the HA loop did not take it in time",
@@ -489,6 +539,105 @@ void pgkeel_rest_reply_error(struct pgkeel_rest_req *req, int status)
 	free(page);
 }
 
+void pgkeel_rest_req_set_deadline(struct pgkeel_rest_req *pub, int64_t deadline_ms)
+{
+	struct req *r = (struct req *)pub;
+
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->srv->mu);
+	if (r->st != RQ_ANSWERED && pub->deadline_ms > pgkeel_now_monotonic_ms()) {
+		pub->deadline_ms = deadline_ms;
+		pthread_cond_signal(&r->srv->cv);
+	}
+	pthread_mutex_unlock(&r->srv->mu);
+}
+
+bool pgkeel_rest_take_reload(struct pgkeel_rest *srv)
+{
+	bool r;
+
+	if (srv == NULL)
+		return false;
+	pthread_mutex_lock(&srv->mu);
+	r = srv->reload_requested;
+	srv->reload_requested = false;
+	pthread_mutex_unlock(&srv->mu);
+	return r;
+}
+
+/* ---------------------------------------------------- scheduled restart */
+
+void pgkeel_rest_restart_clear(struct pgkeel_rest_restart *r)
+{
+	free(r->schedule);
+	free(r->postmaster_start_time);
+	free(r->role);
+	free(r->postgres_version);
+	memset(r, 0, sizeof(*r));
+	r->timeout_s = -1;
+}
+
+bool pgkeel_rest_scheduled_restart(struct pgkeel_rest *srv, struct pgkeel_rest_restart *out)
+{
+	bool have;
+
+	memset(out, 0, sizeof(*out));
+	out->timeout_s = -1;
+	if (srv == NULL)
+		return false;
+	pthread_mutex_lock(&srv->mu);
+	have = srv->have_sched;
+	if (have) {
+		out->generation = srv->sched_gen;
+		out->schedule = pgkeel_strdup(srv->sched.schedule);
+		out->postmaster_start_time = pgkeel_strdup(srv->sched_pm_start);
+		out->role = pgkeel_strdup(srv->sched.role);
+		out->postgres_version = pgkeel_strdup(srv->sched.postgres_version);
+		out->restart_pending = srv->sched.restart_pending;
+		out->timeout_s = srv->sched.timeout_s;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return have;
+}
+
+struct json_object *pgkeel_rest_scheduled_restart_json(struct pgkeel_rest *srv, bool member)
+{
+	struct json_object *o = NULL;
+
+	if (srv == NULL)
+		return NULL;
+	pthread_mutex_lock(&srv->mu);
+	if (srv->have_sched && json_object_deep_copy(srv->sched_data, &o, NULL) == 0 && member)
+		json_object_object_add(o, "postmaster_start_time",
+		                       srv->sched_pm_start != NULL
+		                           ? json_object_new_string(srv->sched_pm_start)
+		                           : NULL);
+	pthread_mutex_unlock(&srv->mu);
+	return o;
+}
+
+/* Under srv->mu. */
+static void sched_drop_locked(struct pgkeel_rest *srv)
+{
+	pgkeel_rest_restart_clear(&srv->sched);
+	json_object_put(srv->sched_data);
+	srv->sched_data = NULL;
+	free(srv->sched_pm_start);
+	srv->sched_pm_start = NULL;
+	srv->have_sched = false;
+}
+
+void pgkeel_rest_scheduled_restart_cancel(struct pgkeel_rest *srv, uint64_t generation)
+{
+	if (srv == NULL)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	if (srv->have_sched && srv->sched_gen == generation)
+		sched_drop_locked(srv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
 /* ------------------------------------------------------------ failsafe */
 
 void pgkeel_rest_failsafe_clear(struct pgkeel_rest_failsafe *f)
@@ -591,9 +740,9 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct conn *cc, st
 		if (a->www_auth != NULL)
 			(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 			                              a->www_auth);
-		for (size_t i = 0; i < cc->srv->n_headers; i++)
-			(void)MHD_add_response_header(resp, cc->srv->headers[2 * i],
-			                              cc->srv->headers[2 * i + 1]);
+		for (size_t i = 0; i < cc->acc->n_headers; i++)
+			(void)MHD_add_response_header(resp, cc->acc->headers[2 * i],
+			                              cc->acc->headers[2 * i + 1]);
 	}
 	ret = MHD_queue_response(c, (unsigned)a->status, resp);
 	MHD_destroy_response(resp);
@@ -623,10 +772,26 @@ static const struct {
 	const char *segment;
 	enum route route;
 } routes[] = {
-    {"GET", "patroni", R_PATRONI},         {"GET", "liveness", R_LIVENESS},
-    {"GET", "readiness", R_READINESS},     {"GET", "failsafe", R_GET_FAILSAFE},
-    {"POST", "failsafe", R_POST_FAILSAFE}, {"POST", "switchover", R_SWITCHOVER},
+    {"GET", "patroni", R_PATRONI},
+    {"GET", "liveness", R_LIVENESS},
+    {"GET", "readiness", R_READINESS},
+    {"GET", "failsafe", R_GET_FAILSAFE},
+    {"POST", "failsafe", R_POST_FAILSAFE},
+    {"POST", "switchover", R_SWITCHOVER},
     {"POST", "failover", R_FAILOVER},
+    {"GET", "cluster", R_CLUSTER},
+    {"GET", "history", R_HISTORY},
+    {"GET", "config", R_GET_CONFIG},
+    {"GET", "metrics", R_METRICS},
+    {"PATCH", "config", R_PATCH_CONFIG},
+    {"PUT", "config", R_PUT_CONFIG},
+    {"POST", "reload", R_RELOAD},
+    {"POST", "restart", R_RESTART},
+    {"DELETE", "restart", R_DELETE_RESTART},
+    {"POST", "reinitialize", R_REINITIALIZE},
+    {"DELETE", "switchover", R_DELETE_SWITCHOVER},
+    {"POST", "sigterm", R_SIGTERM},
+    {"POST", "citus", R_CITUS},
 };
 
 /* Patroni's parse_request: do_<METHOD>_<first segment>, else do_<METHOD>. */
@@ -727,17 +892,70 @@ static void handle_get_failsafe(struct answer *a)
 	a->ctype = "application/json";
 }
 
-/* check_access: basic auth (allowlist and client certificates: issue 6). */
+/* A valid client certificate was presented (Python's getpeercert() is not empty). */
+static bool client_cert_ok(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t session;
+	unsigned int status = 0, n = 0;
+
+	if (ci == NULL || ci->tls_session == NULL)
+		return false;
+	session = (gnutls_session_t)ci->tls_session;
+	if (gnutls_certificate_get_peers(session, &n) == NULL || n == 0)
+		return false;
+	return gnutls_certificate_verify_peers2(session, &status) == GNUTLS_E_SUCCESS &&
+	       status == 0;
+}
+
+static const struct sockaddr *client_addr(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	return ci != NULL ? ci->client_addr : NULL;
+}
+
+/* allowlist_include_members: the members of the cached cluster view. */
+static bool member_allowed(const struct sockaddr *sa)
+{
+	struct pgkeel_state_view v;
+	struct pgkeel_rest_pgview pv;
+	bool ok;
+
+	pgkeel_state_acquire(&v);
+	pgkeel_rest_pgview_get(&v, pgkeel_now_boottime_ms(), &pv);
+	ok = pv.cluster && pgkeel_rest_member_match(v.loop->cluster, sa);
+	pgkeel_state_release(&v);
+	return ok;
+}
+
+/* Patroni's check_access: the allowlist, the client certificate, basic auth. */
 static bool check_access(struct MHD_Connection *c, struct conn *cc, struct answer *a)
 {
+	const struct access *acc = cc->acc;
 	const char *h;
 
-	if (cc->srv->auth_key == NULL)
+	if (acc->n_allow > 0 || acc->allow_members) {
+		const struct sockaddr *sa = client_addr(c);
+
+		if (!pgkeel_rest_net_match(acc->allow, acc->n_allow, sa) &&
+		    !(acc->allow_members && member_allowed(sa))) {
+			set_text(a, 403, "Access is denied");
+			return false;
+		}
+	}
+	if (cc->srv->tls && cc->srv->verify != VERIFY_NONE && !client_cert_ok(c)) {
+		set_text(a, 403, "client certificate required");
+		return false;
+	}
+	if (acc->auth_key == NULL)
 		return true;
 	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h == NULL)
 		set_text(a, 401, "no auth header received");
-	else if (strncmp(h, "Basic ", 6) != 0 || !same_secret(h + 6, cc->srv->auth_key))
+	else if (strncmp(h, "Basic ", 6) != 0 || !same_secret(h + 6, acc->auth_key))
 		set_text(a, 401, "not authenticated");
 	else
 		return true;
@@ -833,74 +1051,35 @@ static void handle_post_failsafe(struct MHD_Connection *c, struct conn *cc, stru
 	set_text(a, 200, "Accepted");
 }
 
-/*
- * POST /switchover, /failover: answer now (a != ready) or queue; true when
- * queued and suspended.
- */
-static bool handle_failover(struct MHD_Connection *c, struct conn *cc, enum pgkeel_rest_kind kind,
-                            struct answer *a)
+/* A request for the loop; the connection's reference and the queue's. */
+static struct req *req_new(struct pgkeel_rest *srv, struct MHD_Connection *c,
+                           enum pgkeel_rest_kind kind, struct json_object *body)
 {
-	struct pgkeel_rest *srv = cc->srv;
-	struct pgkeel_rest_failover_req fo;
-	struct pgkeel_state_view v;
-	struct json_object *body;
-	const union MHD_ConnectionInfo *ci;
-	char msg[256], *l, *cand, *sched;
-	bool paused;
-	int loop_wait, status;
-	struct req *r;
+	struct req *r = pgkeel_xcalloc(1, sizeof(*r));
+	const struct sockaddr *sa = client_addr(c);
 
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, false, a);
-	if (body == NULL)
-		return false;
-	l = field_text(body, "leader", false);
-	cand = field_text(body, "candidate", false);
-	sched = field_text(body, "scheduled_at", false);
-	log_info("received %s request with leader=%s candidate=%s scheduled_at=%s",
-	         pgkeel_rest_kind_name(kind), l, cand, sched);
-	free(l);
-	free(cand);
-	free(sched);
-
-	pgkeel_state_acquire(&v);
-	paused = v.loop != NULL && v.loop->paused;
-	loop_wait = v.loop != NULL ? v.loop->loop_wait : 10;
-	pgkeel_state_release(&v);
-	status =
-	    pgkeel_rest_failover_parse(kind, body, paused, now_epoch_ms(), &fo, msg, sizeof(msg));
-	if (status != 0) {
-		json_object_put(body);
-		set_text(a, status, msg);
-		return false;
-	}
-
-	r = pgkeel_xcalloc(1, sizeof(*r));
-	r->fo = fo;
 	r->pub.kind = kind;
-	r->pub.leader = r->fo.leader;
-	r->pub.candidate = r->fo.candidate;
-	r->pub.scheduled_at = r->fo.scheduled_at;
-	r->pub.scheduled_at_ms = r->fo.scheduled_at_ms;
 	r->pub.body = body;
 	r->pub.client = r->client;
 	r->pub.deadline_ms = pgkeel_now_monotonic_ms() + srv->reply_timeout_ms;
-	if (r->fo.scheduled_at == NULL)
-		r->pub.deadline_ms += srv->switchover_wait_ms > 0
-		                          ? srv->switchover_wait_ms
-		                          : pgkeel_rest_failover_wait_ms(loop_wait);
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL ||
-	    getnameinfo(ci->client_addr,
-	                ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-	                                                       : sizeof(struct sockaddr_in),
-	                r->client, sizeof(r->client), NULL, 0, NI_NUMERICHOST) != 0)
+	r->pub.timeout_s = -1;
+	r->rs.timeout_s = -1;
+	if (sa == NULL || getnameinfo(sa,
+	                              sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                                        : sizeof(struct sockaddr_in),
+	                              r->client, sizeof(r->client), NULL, 0, NI_NUMERICHOST) != 0)
 		(void)pgkeel_fmt(r->client, sizeof(r->client), "?");
 	r->srv = srv;
 	__atomic_add_fetch(&srv->refs, 1, __ATOMIC_RELAXED);
 	r->conn = c;
 	r->refs = 2; /* the connection and the queue */
+	return r;
+}
+
+/* Queue r and suspend the connection: true; else r is freed and a 503 set. */
+static bool enqueue(struct MHD_Connection *c, struct conn *cc, struct req *r, struct answer *a)
+{
+	struct pgkeel_rest *srv = cc->srv;
 
 	pthread_mutex_lock(&srv->mu);
 	if (srv->stopping || srv->q_len >= srv->queue_max) {
@@ -934,6 +1113,265 @@ static bool handle_failover(struct MHD_Connection *c, struct conn *cc, enum pgke
 	return true;
 }
 
+/* A request with no more than a kind and an optional body: true when queued. */
+static bool queue_simple(struct MHD_Connection *c, struct conn *cc, enum pgkeel_rest_kind kind,
+                         struct json_object *body, struct answer *a)
+{
+	return enqueue(c, cc, req_new(cc->srv, c, kind, body), a);
+}
+
+/*
+ * POST /switchover, /failover: answer now (a != ready) or queue; true when
+ * queued and suspended.
+ */
+static bool handle_failover(struct MHD_Connection *c, struct conn *cc, enum pgkeel_rest_kind kind,
+                            struct answer *a)
+{
+	struct pgkeel_rest *srv = cc->srv;
+	struct pgkeel_rest_failover_req fo;
+	struct pgkeel_state_view v;
+	struct json_object *body;
+	char msg[256], *l, *cand, *sched;
+	bool paused;
+	int loop_wait, status;
+	struct req *r;
+
+	if (!check_access(c, cc, a))
+		return false;
+	body = read_json(c, cc, false, a);
+	if (body == NULL)
+		return false;
+	l = field_text(body, "leader", false);
+	cand = field_text(body, "candidate", false);
+	sched = field_text(body, "scheduled_at", false);
+	log_info("received %s request with leader=%s candidate=%s scheduled_at=%s",
+	         pgkeel_rest_kind_name(kind), l, cand, sched);
+	free(l);
+	free(cand);
+	free(sched);
+
+	pgkeel_state_acquire(&v);
+	paused = v.loop != NULL && v.loop->paused;
+	loop_wait = v.loop != NULL ? v.loop->loop_wait : 10;
+	pgkeel_state_release(&v);
+	status =
+	    pgkeel_rest_failover_parse(kind, body, paused, now_epoch_ms(), &fo, msg, sizeof(msg));
+	if (status != 0) {
+		json_object_put(body);
+		set_text(a, status, msg);
+		return false;
+	}
+
+	r = req_new(srv, c, kind, body);
+	r->fo = fo;
+	r->pub.leader = r->fo.leader;
+	r->pub.candidate = r->fo.candidate;
+	r->pub.scheduled_at = r->fo.scheduled_at;
+	r->pub.scheduled_at_ms = r->fo.scheduled_at_ms;
+	if (r->fo.scheduled_at == NULL)
+		r->pub.deadline_ms += srv->switchover_wait_ms > 0
+		                          ? srv->switchover_wait_ms
+		                          : pgkeel_rest_failover_wait_ms(loop_wait);
+	return enqueue(c, cc, r, a);
+}
+
+static void handle_metrics(struct answer *a)
+{
+	struct pgkeel_state_view v;
+	struct pgkeel_rest_pgview pv;
+
+	pgkeel_state_acquire(&v);
+	pgkeel_rest_pgview_get(&v, pgkeel_now_boottime_ms(), &pv);
+	a->body = pgkeel_rest_metrics(&v, &pv);
+	pgkeel_state_release(&v);
+	a->status = 200;
+	a->kind = B_NORMAL;
+	a->ctype = "text/plain";
+}
+
+/*
+ * GET /history, GET /config: from the cached cluster view while it is
+ * valid (Patroni's dcs.cluster), else read by the loop.  True when queued.
+ */
+static bool handle_cached_doc(struct MHD_Connection *c, struct conn *cc, enum pgkeel_rest_kind kind,
+                              struct answer *a)
+{
+	struct pgkeel_state_view v;
+	struct pgkeel_rest_pgview pv;
+
+	pgkeel_state_acquire(&v);
+	pgkeel_rest_pgview_get(&v, pgkeel_now_boottime_ms(), &pv);
+	if (pv.cluster)
+		a->body = kind == PGKEEL_REST_HISTORY ? pgkeel_rest_history_json(v.loop->cluster)
+		                                      : pgkeel_rest_config_json(v.loop->cluster);
+	pgkeel_state_release(&v);
+	if (!pv.cluster)
+		return queue_simple(c, cc, kind, NULL, a);
+	if (a->body == NULL) {
+		set_page(a, 502);
+		return false;
+	}
+	a->status = 200;
+	a->kind = B_NORMAL;
+	a->ctype = "application/json";
+	return false;
+}
+
+/* PATCH /config, PUT /config: true when queued. */
+static bool handle_config_write(struct MHD_Connection *c, struct conn *cc,
+                                enum pgkeel_rest_kind kind, struct answer *a)
+{
+	struct json_object *body;
+
+	if (!check_access(c, cc, a))
+		return false;
+	body = read_json(c, cc, false, a);
+	if (body == NULL)
+		return false;
+	return queue_simple(c, cc, kind, body, a);
+}
+
+static bool has_key(struct json_object *o, const char *k)
+{
+	return json_object_object_get_ex(o, k, NULL);
+}
+
+/* POST /restart: validated here; scheduled here; an immediate one queued (true). */
+static bool handle_restart(struct MHD_Connection *c, struct conn *cc, struct answer *a)
+{
+	struct pgkeel_rest *srv = cc->srv;
+	struct pgkeel_state_view v;
+	struct pgkeel_rest_restart rs;
+	struct json_object *body, *data = NULL;
+	char msg[256], *pm_start = NULL;
+	bool paused;
+	int status;
+	struct req *r;
+
+	if (!check_access(c, cc, a))
+		return false;
+	body = read_json(c, cc, true, a);
+	if (body == NULL)
+		return false;
+	if (json_object_object_length(body) > 0) {
+		char *text = pgkeel_json_spaced(body);
+
+		log_debug("received restart request: %s", text);
+		free(text);
+	}
+	pgkeel_state_acquire(&v);
+	paused = v.loop != NULL && v.loop->paused;
+	if (v.pg != NULL && v.pg->status != NULL &&
+	    v.pg->status->postmaster_start_time[0] != '\0' &&
+	    pgkeel_now_boottime_ms() < v.pg->valid_until_ms)
+		pm_start = pgkeel_strdup(v.pg->status->postmaster_start_time);
+	pgkeel_state_release(&v);
+	if (paused && has_key(body, "schedule")) {
+		set_text(a, 500, "Can't schedule restart in the paused state");
+		status = -1;
+	} else {
+		status =
+		    pgkeel_rest_restart_parse(body, now_epoch_ms(), &rs, &data, msg, sizeof(msg));
+		if (status != 0)
+			set_text(a, status, msg);
+	}
+	if (status != 0) {
+		json_object_put(body);
+		free(pm_start);
+		return false;
+	}
+	if (rs.schedule != NULL) {
+		bool taken;
+
+		json_object_put(body);
+		pthread_mutex_lock(&srv->mu);
+		taken = srv->have_sched;
+		if (!taken) {
+			srv->have_sched = true;
+			srv->sched = rs;
+			srv->sched.generation = ++srv->sched_gen;
+			srv->sched_data = data;
+			srv->sched_pm_start = pm_start;
+			log_info("restart scheduled at %s", rs.schedule);
+		}
+		pthread_mutex_unlock(&srv->mu);
+		if (taken) {
+			pgkeel_rest_restart_clear(&rs);
+			json_object_put(data);
+			free(pm_start);
+			set_text(a, 409, "Another restart is already scheduled");
+		} else {
+			wake_loop(); /* the member key shows it */
+			set_text(a, 202, "Restart scheduled");
+		}
+		return false;
+	}
+	json_object_put(data);
+	free(pm_start);
+	r = req_new(srv, c, PGKEEL_REST_RESTART, body);
+	r->rs = rs;
+	r->pub.role = r->rs.role;
+	r->pub.postgres_version = r->rs.postgres_version;
+	r->pub.restart_pending = r->rs.restart_pending;
+	r->pub.timeout_s = r->rs.timeout_s;
+	return enqueue(c, cc, r, a);
+}
+
+static void handle_delete_restart(struct MHD_Connection *c, struct conn *cc, struct answer *a)
+{
+	struct pgkeel_rest *srv = cc->srv;
+	bool had;
+
+	if (!check_access(c, cc, a))
+		return;
+	pthread_mutex_lock(&srv->mu);
+	had = srv->have_sched;
+	sched_drop_locked(srv);
+	pthread_mutex_unlock(&srv->mu);
+	if (had) {
+		wake_loop();
+		set_text(a, 200, "scheduled restart deleted");
+	} else {
+		set_text(a, 404, "no restarts are scheduled");
+	}
+}
+
+/* POST /reinitialize: true when queued. */
+static bool handle_reinitialize(struct MHD_Connection *c, struct conn *cc, struct answer *a)
+{
+	struct json_object *body, *f = NULL;
+	struct req *r;
+	char *text;
+
+	if (!check_access(c, cc, a))
+		return false;
+	body = read_json(c, cc, true, a);
+	if (body == NULL)
+		return false;
+	if (json_object_object_length(body) > 0) {
+		text = pgkeel_json_spaced(body);
+		log_debug("received reinitialize request: %s", text);
+		free(text);
+	}
+	r = req_new(cc->srv, c, PGKEEL_REST_REINITIALIZE, body);
+	(void)json_object_object_get_ex(body, "force", &f);
+	text = pgkeel_rest_py_str(f);
+	r->pub.force = pgkeel_pgc_py_parse_bool(text) == 1;
+	free(text);
+	return enqueue(c, cc, r, a);
+}
+
+static void handle_reload(struct MHD_Connection *c, struct conn *cc, struct answer *a)
+{
+	if (!check_access(c, cc, a))
+		return;
+	pthread_mutex_lock(&cc->srv->mu);
+	cc->srv->reload_requested = true;
+	pthread_mutex_unlock(&cc->srv->mu);
+	wake_loop();
+	set_text(a, 202, "reload scheduled");
+}
+
 /* ------------------------------------------------------------ MHD glue */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -949,10 +1387,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 		cc = pgkeel_xcalloc(1, sizeof(*cc));
 		cc->srv = srv;
+		cc->acc = access_get(srv);
 		cc->start_ms = pgkeel_now_monotonic_ms();
 		cc->route = route_of(method, url);
 		cc->status_only = strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0;
 		*con_cls = cc;
+		/* verify_client: required: Python's handshake refuses a client without
+		 * a valid certificate, for every endpoint */
+		if (srv->tls && srv->verify == VERIFY_REQUIRED && !client_cert_ok(c))
+			return MHD_NO;
 		cl =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoull(cl, NULL, 10) > srv->max_body) {
@@ -1010,6 +1453,60 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		                    &a))
 			return MHD_YES;
 		break;
+	case R_CLUSTER:
+		if (queue_simple(c, cc, PGKEEL_REST_CLUSTER, NULL, &a))
+			return MHD_YES;
+		break;
+	case R_HISTORY:
+	case R_GET_CONFIG:
+		if (handle_cached_doc(
+		        c, cc, cc->route == R_HISTORY ? PGKEEL_REST_HISTORY : PGKEEL_REST_CONFIG,
+		        &a))
+			return MHD_YES;
+		break;
+	case R_METRICS:
+		handle_metrics(&a);
+		break;
+	case R_PATCH_CONFIG:
+	case R_PUT_CONFIG:
+		if (handle_config_write(c, cc,
+		                        cc->route == R_PATCH_CONFIG ? PGKEEL_REST_PATCH_CONFIG
+		                                                    : PGKEEL_REST_PUT_CONFIG,
+		                        &a))
+			return MHD_YES;
+		break;
+	case R_RELOAD:
+		handle_reload(c, cc, &a);
+		break;
+	case R_RESTART:
+		if (handle_restart(c, cc, &a))
+			return MHD_YES;
+		break;
+	case R_DELETE_RESTART:
+		handle_delete_restart(c, cc, &a);
+		break;
+	case R_REINITIALIZE:
+		if (handle_reinitialize(c, cc, &a))
+			return MHD_YES;
+		break;
+	case R_DELETE_SWITCHOVER:
+		if (check_access(c, cc, &a) &&
+		    queue_simple(c, cc, PGKEEL_REST_DELETE_SWITCHOVER, NULL, &a))
+			return MHD_YES;
+		break;
+	case R_SIGTERM: /* a Windows test hook in Patroni: accepted, nothing done */
+		if (check_access(c, cc, &a))
+			set_text(&a, 202, "shutdown scheduled");
+		break;
+	case R_CITUS: { /* only a Citus coordinator acts on it */
+		struct json_object *body;
+
+		if (check_access(c, cc, &a) && (body = read_json(c, cc, false, &a)) != NULL) {
+			json_object_put(body);
+			set_text(&a, 200, "OK");
+		}
+		break;
+	}
 	case R_UNSUPPORTED: {
 		char *m = pgkeel_asprintf("Unsupported method ('%s')", method);
 
@@ -1044,6 +1541,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		if (free_it)
 			req_free(cc->req);
 	}
+	access_unref(cc->acc);
 	free(cc->body.p);
 	free(cc);
 }
@@ -1163,14 +1661,107 @@ static int bind_listen(const char *spec, unsigned backlog, int *port, char *err,
 	return fd;
 }
 
+/* ------------------------------------------------------------- access */
+
+static void access_unref(struct access *acc)
+{
+	if (acc == NULL || __atomic_sub_fetch(&acc->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (acc->auth_key != NULL)
+		memset(acc->auth_key, 0, strlen(acc->auth_key));
+	free(acc->auth_key);
+	for (size_t i = 0; i < 2 * acc->n_headers; i++)
+		free(acc->headers[i]);
+	free(acc->headers);
+	free(acc->allow);
+	free(acc);
+}
+
+static struct access *access_get(struct pgkeel_rest *srv)
+{
+	struct access *acc;
+
+	pthread_mutex_lock(&srv->mu);
+	acc = srv->acc;
+	__atomic_add_fetch(&acc->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&srv->mu);
+	return acc;
+}
+
+static void add_headers(struct access *acc, const char *const *h, size_t n)
+{
+	acc->headers =
+	    pgkeel_xreallocarray(acc->headers, 2 * (acc->n_headers + n) + 1, sizeof(char *));
+	for (size_t i = 0; i < 2 * n; i++)
+		acc->headers[2 * acc->n_headers + i] = pgkeel_strdup(h[i] != NULL ? h[i] : "");
+	acc->n_headers += n;
+}
+
+static struct access *access_new(const struct pgkeel_rest_opts *o, bool tls)
+{
+	struct access *acc = pgkeel_xcalloc(1, sizeof(*acc));
+
+	acc->refs = 1;
+	if (o->auth_username != NULL && o->auth_password != NULL) {
+		char *up = pgkeel_asprintf("%s:%s", o->auth_username, o->auth_password);
+
+		acc->auth_key = pgkeel_rest_base64(up, strlen(up));
+		memset(up, 0, strlen(up));
+		free(up);
+	}
+	add_headers(acc, o->extra_headers, o->n_extra_headers);
+	if (tls)
+		add_headers(acc, o->https_extra_headers, o->n_https_extra_headers);
+	acc->allow = pgkeel_rest_allowlist_build(o->allowlist, o->n_allowlist, &acc->n_allow);
+	acc->allow_members = o->allowlist_include_members;
+	return acc;
+}
+
+/* What a reload cannot change in place: listen and the TLS settings. */
+static char *fixed_settings(const struct pgkeel_rest_opts *o)
+{
+	const char *v[] = {o->listen, o->certfile, o->keyfile,      o->keyfile_password,
+	                   o->cafile, o->ciphers,  o->verify_client};
+	struct pgkeel_sbuf b = {0};
+
+	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(v); i++) {
+		pgkeel_sbuf_puts(&b, v[i] != NULL ? v[i] : "\x01");
+		pgkeel_sbuf_putc(&b, '\n');
+	}
+	return pgkeel_sbuf_finish(&b);
+}
+
+void pgkeel_rest_reconfigure(struct pgkeel_rest *srv, const struct pgkeel_rest_opts *o)
+{
+	struct access *acc, *old;
+	char *fixed;
+
+	if (srv == NULL)
+		return;
+	acc = access_new(o, srv->tls);
+	fixed = fixed_settings(o);
+	if (strcmp(fixed, srv->fixed) != 0)
+		log_warning("REST API: restapi.listen and the TLS settings take effect when pgkeel "
+		            "restarts");
+	free(fixed);
+	pthread_mutex_lock(&srv->mu);
+	old = srv->acc;
+	srv->acc = acc;
+	pthread_mutex_unlock(&srv->mu);
+	access_unref(old);
+}
+
+/* ------------------------------------------------------------- server */
+
 static void srv_free(struct pgkeel_rest *srv)
 {
-	free(srv->auth_key);
-	for (size_t i = 0; i < 2 * srv->n_headers; i++)
-		free(srv->headers[i]);
-	free(srv->headers);
+	access_unref(srv->acc);
+	free(srv->fixed);
 	free(srv->version);
 	pgkeel_rest_failsafe_clear(&srv->failsafe);
+	pthread_mutex_lock(&srv->mu);
+	sched_drop_locked(srv);
+	pthread_mutex_unlock(&srv->mu);
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
@@ -1187,11 +1778,64 @@ static unsigned or_default(unsigned v, unsigned dflt)
 	return v != 0 ? v : dflt;
 }
 
+/* The PEM files of the TLS options, kept until MHD_start_daemon copied them. */
+struct tls_files {
+	char *cert, *key, *trust;
+};
+
+static void tls_files_clear(struct tls_files *t)
+{
+	free(t->cert);
+	if (t->key != NULL)
+		memset(t->key, 0, strlen(t->key));
+	free(t->key);
+	free(t->trust);
+}
+
+static bool tls_setup(struct pgkeel_rest *srv, const struct pgkeel_rest_opts *o,
+                      struct tls_files *t, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	srv->verify = VERIFY_NONE;
+	if (o->verify_client != NULL) {
+		if (strcasecmp(o->verify_client, "required") == 0)
+			srv->verify = VERIFY_REQUIRED;
+		else if (strcasecmp(o->verify_client, "optional") == 0)
+			srv->verify = VERIFY_OPTIONAL;
+		else if (strcasecmp(o->verify_client, "none") != 0)
+			log_error("Bad value in the \"restapi.verify_client\": %s",
+			          o->verify_client);
+	}
+	if (o->ciphers != NULL)
+		log_warning("REST API: restapi.ciphers (OpenSSL syntax) is not applied; GnuTLS "
+		            "uses its default priorities");
+	t->cert = pgkeel_rest_read_file(o->certfile, err, errlen);
+	if (t->cert == NULL)
+		return false;
+	t->key = pgkeel_rest_read_file(o->keyfile != NULL ? o->keyfile : o->certfile, err, errlen);
+	if (t->key == NULL)
+		return false;
+	if (srv->verify != VERIFY_NONE) {
+		/* no cafile: the system's CAs, as ssl.create_default_context loads them */
+		t->trust = pgkeel_rest_read_file(
+		    o->cafile != NULL ? o->cafile : "/etc/ssl/certs/ca-certificates.crt", err,
+		    errlen);
+		if (t->trust == NULL)
+			return false;
+	}
+	return true;
+}
+
 struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *err, size_t errlen)
 {
 	struct pgkeel_rest *srv = pgkeel_xcalloc(1, sizeof(*srv));
 	pthread_condattr_t ca;
 	unsigned threads = or_default(o->threads, DEFAULT_THREADS);
+	struct tls_files tf = {0};
+	struct MHD_OptionItem ops[8];
+	size_t n_ops = 0;
+	unsigned int flags =
+	    MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	int fd;
 
 	if (pgkeel_host_get() == NULL) {
@@ -1205,17 +1849,9 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (o->auth_username != NULL && o->auth_password != NULL) {
-		char *up = pgkeel_asprintf("%s:%s", o->auth_username, o->auth_password);
-
-		srv->auth_key = pgkeel_rest_base64(up, strlen(up));
-		memset(up, 0, strlen(up));
-		free(up);
-	}
-	srv->n_headers = o->n_extra_headers;
-	srv->headers = pgkeel_xcalloc(2 * o->n_extra_headers + 1, sizeof(char *));
-	for (size_t i = 0; i < 2 * o->n_extra_headers; i++)
-		srv->headers[i] = pgkeel_strdup(o->extra_headers[i] ? o->extra_headers[i] : "");
+	srv->tls = o->certfile != NULL && o->certfile[0] != '\0';
+	srv->acc = access_new(o, srv->tls);
+	srv->fixed = fixed_settings(o);
 	srv->queue_max = or_default(o->queue_max, DEFAULT_QUEUE_MAX);
 	srv->reply_timeout_ms =
 	    o->reply_timeout_ms > 0 ? o->reply_timeout_ms : DEFAULT_REPLY_TIMEOUT_MS;
@@ -1223,38 +1859,65 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	srv->max_body = o->max_body != 0 ? o->max_body : DEFAULT_MAX_BODY;
 	srv->version =
 	    pgkeel_strdup(o->pgkeel_version != NULL ? o->pgkeel_version : PACKAGE_VERSION);
+	if (srv->tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			(void)pgkeel_fmt(err, errlen,
+			                 "REST API: libmicrohttpd was built without TLS");
+			srv_free(srv);
+			return NULL;
+		}
+		if (!tls_setup(srv, o, &tf, err, errlen)) {
+			tls_files_clear(&tf);
+			srv_free(srv);
+			return NULL;
+		}
+		flags |= MHD_USE_TLS;
+		ops[n_ops++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tf.cert};
+		ops[n_ops++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tf.key};
+		if (o->keyfile_password != NULL)
+			ops[n_ops++] =
+			    (struct MHD_OptionItem){MHD_OPTION_HTTPS_KEY_PASSWORD, 0,
+			                            (void *)(uintptr_t)o->keyfile_password};
+		if (tf.trust != NULL)
+			ops[n_ops++] =
+			    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tf.trust};
+	}
+	ops[n_ops++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
 	fd = bind_listen(o->listen, or_default(o->backlog, DEFAULT_BACKLOG), &srv->port, err,
 	                 errlen);
 	if (fd == -1) {
+		tls_files_clear(&tf);
 		srv_free(srv);
 		return NULL;
 	}
 	if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
 		(void)pgkeel_fmt(err, errlen, "REST API: cannot start a thread");
 		close(fd);
+		tls_files_clear(&tf);
 		srv_free(srv);
 		return NULL;
 	}
 	srv->reaper_started = true;
 	srv->d = MHD_start_daemon(
-	    MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-	    NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    or_default(o->connection_timeout_s, DEFAULT_CONN_TIMEOUT_S),
 	    MHD_OPTION_CONNECTION_LIMIT, or_default(o->max_connections, DEFAULT_MAX_CONNECTIONS),
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, or_default(o->per_ip_connections, DEFAULT_PER_IP),
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-	    on_connection, srv, MHD_OPTION_END);
+	    on_connection, srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	tls_files_clear(&tf);
 	if (srv->d == NULL) {
-		(void)pgkeel_fmt(err, errlen, "REST API: libmicrohttpd did not start on %s",
-		                 o->listen);
+		(void)pgkeel_fmt(err, errlen, "REST API: libmicrohttpd did not start on %s%s",
+		                 o->listen, srv->tls ? " (check the certificate and key)" : "");
 		close(fd);
 		pgkeel_rest_stop(srv);
 		return NULL;
 	}
-	log_info("REST API listening on %s (port %d)", o->listen, srv->port);
+	log_info("REST API listening on %s (port %d%s)", o->listen, srv->port,
+	         srv->tls ? ", HTTPS" : "");
 	return srv;
 }
 
@@ -1299,37 +1962,71 @@ void pgkeel_rest_stop(struct pgkeel_rest *srv)
 
 /* --------------------------------------------------------------- config */
 
-void pgkeel_rest_opts_from_config(const struct pgkeel_config *c, struct pgkeel_rest_opts *o,
-                                  const char **headers, size_t max_headers)
+static const char *cfg_string(json_object *root, const char *path)
 {
-	json_object *local = c->local, *v, *h;
+	json_object *v = pgkeel_json_path(root, path);
+
+	return v != NULL && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+	                                                             : NULL;
+}
+
+/* name/value pairs of a headers map into strs; the number of pairs. */
+static size_t header_pairs(json_object *h, const char **strs, size_t *used, size_t max)
+{
+	size_t n = 0;
+
+	if (h == NULL || !json_object_is_type(h, json_type_object))
+		return 0;
+	json_object_object_foreach(h, name, value)
+	{
+		if (*used + 2 > max)
+			break;
+		if (value == NULL || !json_object_is_type(value, json_type_string))
+			continue;
+		strs[(*used)++] = name;
+		strs[(*used)++] = json_object_get_string(value);
+		n++;
+	}
+	return n;
+}
+
+void pgkeel_rest_opts_from_config(const struct pgkeel_config *c, struct pgkeel_rest_opts *o,
+                                  const char **strs, size_t max_strs)
+{
+	json_object *local = c->local, *v;
+	size_t used = 0, max = max_strs;
 
 	memset(o, 0, sizeof(*o));
-	v = pgkeel_json_path(local, "restapi.listen");
-	o->listen = v != NULL && json_object_is_type(v, json_type_string)
-	                ? json_object_get_string(v)
-	                : NULL;
-	v = pgkeel_json_path(local, "restapi.authentication.username");
-	if (v != NULL && json_object_is_type(v, json_type_string))
-		o->auth_username = json_object_get_string(v);
-	v = pgkeel_json_path(local, "restapi.authentication.password");
-	if (v != NULL && json_object_is_type(v, json_type_string))
-		o->auth_password = json_object_get_string(v);
+	o->listen = cfg_string(local, "restapi.listen");
+	o->auth_username = cfg_string(local, "restapi.authentication.username");
+	o->auth_password = cfg_string(local, "restapi.authentication.password");
 	v = pgkeel_json_path(local, "restapi.request_queue_size");
 	if (v != NULL && json_object_is_type(v, json_type_int) && json_object_get_int(v) > 0)
 		o->backlog = (unsigned)json_object_get_int(v);
-	h = pgkeel_json_path(local, "restapi.http_extra_headers");
-	if (h != NULL && json_object_is_type(h, json_type_object)) {
-		json_object_object_foreach(h, name, value)
-		{
-			if (o->n_extra_headers == max_headers)
-				break;
-			if (value == NULL || !json_object_is_type(value, json_type_string))
-				continue;
-			headers[2 * o->n_extra_headers] = name;
-			headers[2 * o->n_extra_headers + 1] = json_object_get_string(value);
-			o->n_extra_headers++;
+	o->certfile = cfg_string(local, "restapi.certfile");
+	o->keyfile = cfg_string(local, "restapi.keyfile");
+	o->keyfile_password = cfg_string(local, "restapi.keyfile_password");
+	o->cafile = cfg_string(local, "restapi.cafile");
+	o->ciphers = cfg_string(local, "restapi.ciphers");
+	o->verify_client = cfg_string(local, "restapi.verify_client");
+	o->extra_headers = strs;
+	o->n_extra_headers =
+	    header_pairs(pgkeel_json_path(local, "restapi.http_extra_headers"), strs, &used, max);
+	o->https_extra_headers = strs + used;
+	o->n_https_extra_headers =
+	    header_pairs(pgkeel_json_path(local, "restapi.https_extra_headers"), strs, &used, max);
+	o->allowlist = strs + used;
+	v = pgkeel_json_path(local, "restapi.allowlist");
+	for (size_t i = 0; v != NULL && json_object_is_type(v, json_type_array) &&
+	                   i < json_object_array_length(v) && used < max;
+	     i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+
+		if (e != NULL && json_object_is_type(e, json_type_string)) {
+			strs[used++] = json_object_get_string(e);
+			o->n_allowlist++;
 		}
 	}
-	o->extra_headers = headers;
+	o->allowlist_include_members =
+	    pgkeel_json_truthy(pgkeel_json_path(local, "restapi.allowlist_include_members"));
 }

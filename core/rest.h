@@ -69,6 +69,20 @@ struct pgkeel_rest_opts {
 	/* restapi.http_extra_headers: name/value pairs, 2 * n_extra_headers strings */
 	const char *const *extra_headers;
 	size_t n_extra_headers;
+	/* restapi.https_extra_headers, added to the above when TLS is on */
+	const char *const *https_extra_headers;
+	size_t n_https_extra_headers;
+	/* TLS: on when certfile is set (PEM files; keyfile NULL: the key is in certfile) */
+	const char *certfile;
+	const char *keyfile;
+	const char *keyfile_password;
+	const char *cafile;        /* client certificates are verified against it */
+	const char *ciphers;       /* OpenSSL syntax: not applied (logged) */
+	const char *verify_client; /* "none" (NULL), "optional", "required"; case-insensitive */
+	/* restapi.allowlist (hosts, addresses, CIDRs) and allowlist_include_members */
+	const char *const *allowlist;
+	size_t n_allowlist;
+	bool allowlist_include_members;
 	unsigned threads;              /* worker threads; 0: 2 */
 	unsigned connection_timeout_s; /* idle connection timeout; 0: 30 */
 	unsigned max_connections;      /* 0: 512 */
@@ -86,12 +100,13 @@ struct pgkeel_rest_opts {
 
 /*
  * restapi.* from a configuration snapshot (listen, authentication,
- * http_extra_headers, request_queue_size).  The strings point into c, which
- * must outlive pgkeel_rest_start() (the server copies what it keeps).
- * `headers` receives up to max_headers * 2 strings.
+ * http(s)_extra_headers, TLS, allowlist, request_queue_size).  The strings
+ * point into c, which must outlive pgkeel_rest_start() (the server copies
+ * what it keeps).  `strs` receives up to max_strs pointers (header names and
+ * values, allowlist entries); what does not fit is left out.
  */
 void pgkeel_rest_opts_from_config(const struct pgkeel_config *c, struct pgkeel_rest_opts *o,
-                                  const char **headers, size_t max_headers);
+                                  const char **strs, size_t max_strs);
 
 struct pgkeel_rest;
 
@@ -106,6 +121,12 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *opts, char 
 /* The bound port (useful with port 0). */
 int pgkeel_rest_port(const struct pgkeel_rest *srv);
 /*
+ * A reload (SIGHUP, POST /reload): authentication, extra headers and the
+ * allowlist take effect for the next connections.  A changed listen
+ * address or TLS setting needs a restart of the daemon (logged).
+ */
+void pgkeel_rest_reconfigure(struct pgkeel_rest *srv, const struct pgkeel_rest_opts *opts);
+/*
  * Answer every pending request 503, stop the threads, close the socket.
  * Requests the loop still holds stay valid until it replies to them.
  * NULL is fine.
@@ -113,11 +134,19 @@ int pgkeel_rest_port(const struct pgkeel_rest *srv);
 void pgkeel_rest_stop(struct pgkeel_rest *srv);
 
 enum pgkeel_rest_kind {
-	PGKEEL_REST_SWITCHOVER = 1, /* POST /switchover */
-	PGKEEL_REST_FAILOVER,       /* POST /failover */
+	PGKEEL_REST_SWITCHOVER = 1,    /* POST /switchover */
+	PGKEEL_REST_FAILOVER,          /* POST /failover */
+	PGKEEL_REST_CLUSTER,           /* GET /cluster: a fresh read (Patroni forces one) */
+	PGKEEL_REST_HISTORY,           /* GET /history while no cluster view is cached */
+	PGKEEL_REST_CONFIG,            /* GET /config while no cluster view is cached */
+	PGKEEL_REST_PATCH_CONFIG,      /* PATCH /config: body is the patch */
+	PGKEEL_REST_PUT_CONFIG,        /* PUT /config: body is the new configuration */
+	PGKEEL_REST_DELETE_SWITCHOVER, /* DELETE /switchover */
+	PGKEEL_REST_RESTART,           /* POST /restart without a schedule: restart filters */
+	PGKEEL_REST_REINITIALIZE,      /* POST /reinitialize: force */
 };
 
-/* "switchover", "failover" (Patroni's action word). */
+/* "switchover", "failover", "cluster", "restart", ... (for logs and texts). */
 const char *pgkeel_rest_kind_name(enum pgkeel_rest_kind kind);
 
 /* A request for the loop; fields are read-only and live until the reply. */
@@ -132,6 +161,13 @@ struct pgkeel_rest_req {
 	struct json_object *body; /* the parsed request body; NULL when none */
 	const char *client;       /* client address, for logs */
 	int64_t deadline_ms;      /* monotonic: after it the server answers by itself */
+	/* RESTART: the filters of the body (NULL / false when absent), timeout_s -1
+	 * when absent (primary_start_timeout) */
+	const char *role;
+	const char *postgres_version;
+	bool restart_pending; /* the key is present (its value does not matter) */
+	int64_t timeout_s;
+	bool force; /* REINITIALIZE: parse_bool(body.force) */
 };
 
 /* How many requests wait for the loop to take them (for monitoring and tests). */
@@ -150,6 +186,65 @@ void pgkeel_rest_reply(struct pgkeel_rest_req *req, int status, const char *cont
                        const char *body);
 /* Answer with Python's error page for status (send_error: 409, 502, 503, ...). */
 void pgkeel_rest_reply_error(struct pgkeel_rest_req *req, int status);
+/*
+ * Move the reply deadline of a request the loop holds (a restart waits for
+ * PostgreSQL up to its start timeout); a deadline already passed stays passed.
+ */
+void pgkeel_rest_req_set_deadline(struct pgkeel_rest_req *req, int64_t deadline_ms);
+
+/*
+ * POST /reload was accepted (answered 202 at once, as Patroni schedules its
+ * SIGHUP handler): true once per request, for the loop to reload as on SIGHUP.
+ */
+bool pgkeel_rest_take_reload(struct pgkeel_rest *srv);
+
+/*
+ * The restart scheduled through POST /restart {"schedule": ...} (Patroni's
+ * patroni.scheduled_restart), kept by the server: POST answers 202 or 409
+ * at once, DELETE /restart 200 or 404, and the loop is woken to show it in
+ * the member key.  The loop reads it every cycle (for ha.h's
+ * scheduled_restart), cancels it when the decision clears it, and publishes
+ * it in the status document.
+ */
+struct pgkeel_rest_restart {
+	uint64_t generation;         /* which scheduling this is (for _cancel) */
+	char *schedule;              /* isoformat, with the time zone */
+	char *postmaster_start_time; /* when it was scheduled; NULL: PostgreSQL was down */
+	char *role;                  /* NULL: any */
+	char *postgres_version;      /* NULL: any */
+	bool restart_pending;
+	int64_t timeout_s; /* -1: primary_start_timeout */
+};
+bool pgkeel_rest_scheduled_restart(struct pgkeel_rest *srv, struct pgkeel_rest_restart *out);
+void pgkeel_rest_restart_clear(struct pgkeel_rest_restart *r);
+/*
+ * As the member key shows it (member: the request's keys in order with the
+ * schedule normalized, then postmaster_start_time) or the status document
+ * (without postmaster_start_time); a new object, NULL when none.
+ */
+struct json_object *pgkeel_rest_scheduled_restart_json(struct pgkeel_rest *srv, bool member);
+/* Drop it, unless it was replaced since generation was read. */
+void pgkeel_rest_scheduled_restart_cancel(struct pgkeel_rest *srv, uint64_t generation);
+
+/* ---- helpers for the loop's part of the configuration and cluster requests (rest_docs.c) ---- */
+
+/*
+ * Answer a CLUSTER, HISTORY, CONFIG, PATCH_CONFIG, PUT_CONFIG or
+ * DELETE_SWITCHOVER request on the cluster just read (NULL: the read
+ * failed), writing through the callbacks when the request says so.
+ * Patroni's codes and bodies (do_GET_cluster, do_PATCH_config, ...).  Any
+ * other kind is answered 501.  *changed: the configuration key was written
+ * (Patroni wakes the HA loop up).
+ */
+struct pgkeel_rest_dcs_ops {
+	void *arg;
+	/* set_config: CAS on version (NULL: unconditional); true when written */
+	bool (*set_config)(void *arg, const char *value, const char *version);
+	/* set_failover: CAS on version; true when written */
+	bool (*set_failover)(void *arg, const char *value, const char *version);
+};
+void pgkeel_rest_answer_dcs(struct pgkeel_rest_req *req, const struct pgkeel_cluster *c,
+                            const struct pgkeel_rest_dcs_ops *ops, bool *changed);
 
 /* The last message a leader posted to POST /failsafe (Patroni's Failsafe.update). */
 struct pgkeel_rest_failsafe {

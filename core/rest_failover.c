@@ -15,12 +15,33 @@
 
 #include "cluster.h"
 #include "json.h"
+#include "pg_conf_internal.h"
 #include "rest_internal.h"
 #include "util.h"
 
 const char *pgkeel_rest_kind_name(enum pgkeel_rest_kind kind)
 {
-	return kind == PGKEEL_REST_FAILOVER ? "failover" : "switchover";
+	switch (kind) {
+	case PGKEEL_REST_SWITCHOVER:
+		break;
+	case PGKEEL_REST_FAILOVER:
+		return "failover";
+	case PGKEEL_REST_CLUSTER:
+		return "cluster";
+	case PGKEEL_REST_HISTORY:
+		return "history";
+	case PGKEEL_REST_CONFIG:
+	case PGKEEL_REST_PATCH_CONFIG:
+	case PGKEEL_REST_PUT_CONFIG:
+		return "config";
+	case PGKEEL_REST_DELETE_SWITCHOVER:
+		return "scheduled switchover";
+	case PGKEEL_REST_RESTART:
+		return "restart";
+	case PGKEEL_REST_REINITIALIZE:
+		return "reinitialize";
+	}
+	return "switchover";
 }
 
 /* action.title(): "Switchover", "Failover" */
@@ -167,13 +188,52 @@ static bool parse_ts(const char *s, struct ts *t)
 	return *p == '\0';
 }
 
+static int64_t ts_epoch_us(const struct ts *t)
+{
+	int64_t secs = days_from_civil(t->year, t->mon, t->day) * 86400 + t->hour * 3600 +
+	               t->min * 60 + t->sec - (int64_t)t->offset_min * 60;
+
+	return secs * 1000000 + t->usec;
+}
+
+/* datetime.isoformat() of a parsed time with a zone. */
+static char *ts_isoformat(const struct ts *t)
+{
+	int off = t->offset_min < 0 ? -t->offset_min : t->offset_min;
+	char frac[16] = "";
+
+	if (t->usec != 0)
+		(void)pgkeel_fmt(frac, sizeof(frac), ".%06d", t->usec);
+	return pgkeel_asprintf("%04d-%02d-%02dT%02d:%02d:%02d%s%c%02d:%02d", t->year, t->mon,
+	                       t->day, t->hour, t->min, t->sec, frac, t->offset_min < 0 ? '-' : '+',
+	                       off / 60, off % 60);
+}
+
+bool pgkeel_rest_time_us(const char *s, int64_t *epoch_us)
+{
+	struct ts t;
+
+	if (s == NULL || !parse_ts(s, &t) || !t.has_tz)
+		return false;
+	*epoch_us = ts_epoch_us(&t);
+	return true;
+}
+
+char *pgkeel_rest_isoformat(const char *s)
+{
+	struct ts t;
+
+	if (s == NULL || !parse_ts(s, &t) || !t.has_tz)
+		return NULL;
+	return ts_isoformat(&t);
+}
+
 int pgkeel_rest_parse_schedule(const struct json_object *value, const char *action,
                                int64_t now_epoch_ms, char **iso, int64_t *epoch_ms, char *msg,
                                size_t len)
 {
 	struct ts t;
-	int64_t secs;
-	int off;
+	int64_t us;
 
 	*iso = NULL;
 	if (!json_object_is_type(value, json_type_string) ||
@@ -188,22 +248,13 @@ int pgkeel_rest_parse_schedule(const struct json_object *value, const char *acti
 		                 action);
 		return 400;
 	}
-	secs = days_from_civil(t.year, t.mon, t.day) * 86400 + t.hour * 3600 + t.min * 60 + t.sec -
-	       (int64_t)t.offset_min * 60;
-	*epoch_ms = secs * 1000 + t.usec / 1000;
-	if (secs * 1000000 + t.usec < now_epoch_ms * 1000) {
+	us = ts_epoch_us(&t);
+	*epoch_ms = us / 1000;
+	if (us < now_epoch_ms * 1000) {
 		(void)pgkeel_fmt(msg, len, "Cannot schedule %s in the past", action);
 		return 422;
 	}
-	off = t.offset_min < 0 ? -t.offset_min : t.offset_min;
-	if (t.usec != 0)
-		*iso = pgkeel_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d%c%02d:%02d", t.year,
-		                       t.mon, t.day, t.hour, t.min, t.sec, t.usec,
-		                       t.offset_min < 0 ? '-' : '+', off / 60, off % 60);
-	else
-		*iso = pgkeel_asprintf("%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", t.year, t.mon,
-		                       t.day, t.hour, t.min, t.sec, t.offset_min < 0 ? '-' : '+',
-		                       off / 60, off % 60);
+	*iso = ts_isoformat(&t);
 	return 0;
 }
 
@@ -359,4 +410,134 @@ const char *pgkeel_rest_failover_unknown(enum pgkeel_rest_kind kind, char *buf, 
 int64_t pgkeel_rest_failover_wait_ms(int loop_wait)
 {
 	return 2 * (int64_t)(loop_wait > 10 ? loop_wait : 10) * 1000;
+}
+
+/* ------------------------------------------------------ POST /restart */
+
+/* One component of postgres_version_to_int: Python's int() of the text. */
+static bool py_int_text(const char *s, size_t n)
+{
+	size_t i = 0, digits_seen = 0;
+
+	while (i < n && isspace((unsigned char)s[i]))
+		i++;
+	if (i < n && (s[i] == '+' || s[i] == '-'))
+		i++;
+	for (; i < n && (isdigit((unsigned char)s[i]) || s[i] == '_'); i++) {
+		if (s[i] == '_' &&
+		    (digits_seen == 0 || i + 1 >= n || !isdigit((unsigned char)s[i + 1])))
+			return false;
+		digits_seen += s[i] != '_';
+	}
+	while (i < n && isspace((unsigned char)s[i]))
+		i++;
+	return digits_seen > 0 && i == n;
+}
+
+/* postgres_version_to_int's checks: NULL when valid, else its message. */
+static char *pg_version_error(const char *v)
+{
+	size_t n = 0;
+	int64_t first = -1;
+
+	for (const char *p = v;; p++) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot != NULL ? (size_t)(dot - p) : strlen(p);
+
+		if (!py_int_text(p, len))
+			return pgkeel_asprintf("Invalid PostgreSQL version: %s", v);
+		if (n++ == 0)
+			first = strtoll(p, NULL, 10);
+		if (dot == NULL)
+			break;
+		p = dot;
+	}
+	if (n < 2 || (n == 2 && first < 10) || n > 3)
+		return pgkeel_asprintf(
+		    "Invalid PostgreSQL version format: X.Y or X.Y.Z is accepted: %s", v);
+	return NULL;
+}
+
+int pgkeel_rest_restart_parse(const struct json_object *body, int64_t now_epoch_ms,
+                              struct pgkeel_rest_restart *out, struct json_object **data, char *msg,
+                              size_t len)
+{
+	struct json_object *d = json_object_new_object();
+	int status = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->timeout_s = -1;
+	*data = NULL;
+	json_object_object_foreach((struct json_object *)(uintptr_t)body, k, v)
+	{
+		struct json_object *keep = NULL;
+
+		if (strcmp(k, "schedule") == 0) {
+			int64_t ms;
+
+			status = pgkeel_rest_parse_schedule(v, "restart", now_epoch_ms,
+			                                    &out->schedule, &ms, msg, len);
+			if (status != 0)
+				break;
+			keep = json_object_new_string(out->schedule);
+		} else if (strcmp(k, "role") == 0) {
+			const char *r = json_object_is_type(v, json_type_string)
+			                    ? json_object_get_string(v)
+			                    : NULL;
+
+			if (r == NULL || (strcmp(r, "master") != 0 && strcmp(r, "primary") != 0 &&
+			                  strcmp(r, "replica") != 0)) {
+				(void)pgkeel_fmt(
+				    msg, len,
+				    "PostgreSQL role should be either primary or replica");
+				status = 400;
+				break;
+			}
+			out->role = pgkeel_strdup(r);
+		} else if (strcmp(k, "postgres_version") == 0) {
+			char *text = pgkeel_rest_py_str(v);
+			char *err = pg_version_error(text);
+
+			if (err != NULL) {
+				(void)pgkeel_fmt(msg, len, "%s", err);
+				free(err);
+				free(text);
+				status = 400;
+				break;
+			}
+			out->postgres_version = text;
+		} else if (strcmp(k, "timeout") == 0) {
+			char *text = pgkeel_rest_py_str(v);
+			double t;
+			bool ok = pgkeel_pgc_py_parse_int(text, "s", &t) && t > 0 && t < 1e12;
+
+			free(text);
+			if (!ok) {
+				(void)pgkeel_fmt(msg, len,
+				                 "Timeout should be a positive number of seconds");
+				status = 400;
+				break;
+			}
+			out->timeout_s = (int64_t)t;
+			keep = json_object_new_int64(out->timeout_s);
+		} else if (strcmp(k, "restart_pending") == 0) {
+			out->restart_pending = true;
+		} else {
+			(void)pgkeel_fmt(msg, len, "Unknown filter for the scheduled restart: %s",
+			                 k);
+			status = 400;
+			break;
+		}
+		if (keep == NULL && json_object_deep_copy(v, &keep, NULL) != 0)
+			keep = NULL;
+		json_object_object_add(d, k, keep);
+	}
+	if (status != 0) {
+		json_object_put(d);
+		pgkeel_rest_restart_clear(out);
+		out->timeout_s = -1;
+		return status;
+	}
+	*data = d;
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include "state.h"
 
 struct json_object;
+struct sockaddr;
 
 /* ---- rest_status.c ---- */
 
@@ -86,6 +87,67 @@ int pgkeel_rest_failover_parse(enum pgkeel_rest_kind kind, const struct json_obj
 int pgkeel_rest_parse_schedule(const struct json_object *value, const char *action,
                                int64_t now_epoch_ms, char **iso, int64_t *epoch_ms, char *msg,
                                size_t len);
+
+/* Epoch microseconds of an ISO 8601 time with a zone (as parse_schedule reads it). */
+bool pgkeel_rest_time_us(const char *s, int64_t *epoch_us) PGKEEL_MUSTCHECK;
+/* dateutil's parse then isoformat(), for a time with a zone; malloc'd, NULL otherwise. */
+char *pgkeel_rest_isoformat(const char *s);
+
+/*
+ * Patroni's do_POST_restart checks on the body, key by key in the body's
+ * order (the first failing key answers): 0 with *out filled and *data the
+ * object Patroni keeps (the keys in order, schedule normalized, timeout an
+ * integer), or 400/422 with Patroni's text in msg.
+ */
+int pgkeel_rest_restart_parse(const struct json_object *body, int64_t now_epoch_ms,
+                              struct pgkeel_rest_restart *out, struct json_object **data, char *msg,
+                              size_t len);
+
+/* ---- rest_docs.c: the documents of GET /cluster, /history, /config, /metrics ---- */
+
+/* Python's str() of a JSON value (None, True, 1.5, 'a' inside containers); malloc'd. */
+char *pgkeel_rest_py_str(const struct json_object *v);
+/* Patroni's patch_config: null deletes, objects merge, scalars replace when their
+ * str() differs; true when config changed. */
+bool pgkeel_rest_patch_config(struct json_object *config, const struct json_object *patch);
+/* Patroni's deep_compare (the same keys; objects recursively, the rest by str()). */
+bool pgkeel_rest_deep_compare(const struct json_object *a, const struct json_object *b);
+/* cluster_as_json(c) as json.dumps renders it; malloc'd. */
+char *pgkeel_rest_cluster_json(const struct pgkeel_cluster *c);
+/* GET /history: the history key's list, or []; malloc'd. */
+char *pgkeel_rest_history_json(const struct pgkeel_cluster *c);
+/* GET /config: the config key's object ({} when not valid); NULL when absent (502). */
+char *pgkeel_rest_config_json(const struct pgkeel_cluster *c);
+/* GET /metrics (Patroni 3.0.2's names, order and scope label); malloc'd. */
+char *pgkeel_rest_metrics(const struct pgkeel_state_view *v, const struct pgkeel_rest_pgview *pv);
+
+/* ---- rest_access.c: allowlist, TLS files ---- */
+
+/* A network of the allowlist (an address is a /32 or /128). */
+struct pgkeel_rest_net {
+	int family; /* AF_INET, AF_INET6 */
+	unsigned char addr[16];
+	int prefix;
+};
+/*
+ * Patroni's _build_allowlist: an entry with '/' is a network (host bits
+ * allowed), anything else a host name or address resolved to all its
+ * addresses; a bad entry is logged and skipped.  malloc'd array (NULL when
+ * empty).
+ */
+struct pgkeel_rest_net *pgkeel_rest_allowlist_build(const char *const *entries, size_t n,
+                                                    size_t *n_out);
+/* Is the address (IPv4-mapped IPv6 counts as IPv4) in one of the networks? */
+bool pgkeel_rest_net_match(const struct pgkeel_rest_net *nets, size_t n, const struct sockaddr *sa);
+/* Is it one of the addresses of a member's api_url host (allowlist_include_members)? */
+bool pgkeel_rest_member_match(const struct pgkeel_cluster *c, const struct sockaddr *sa);
+/*
+ * urlparse(url).hostname and .port (default 443 for https, else 80):
+ * lowercased, IPv6 brackets dropped.  False when there is no host.
+ */
+bool pgkeel_rest_url_host(const char *url, char **host, int *port);
+/* A whole (PEM) file, NUL-terminated; NULL with the reason in err. */
+char *pgkeel_rest_read_file(const char *path, char *err, size_t errlen);
 
 /* ---- rest.c ---- */
 
