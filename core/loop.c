@@ -28,6 +28,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "loop_rest.h"
 #include "member.h"
 #include "peers.h"
 #include "pg_bootstrap.h"
@@ -92,6 +93,7 @@ struct loop {
 	int64_t wake_at_ms;  /* a scheduled action: -1 none */
 	char *last_message;
 	struct pending_req *pending;
+	struct pgkeel_rest_req *restart_req; /* POST /restart waiting for its task */
 	int64_t next_poll_ms;
 	void (*notify_fn)(const char *state);
 	json_object *status_slots; /* the leader's /status slots, from the last slot sync */
@@ -269,6 +271,8 @@ struct cycle {
 	struct pgkeel_ha_failsafe_leader fsl;
 	struct pgkeel_rest_failsafe fsmsg;
 	bool have_fsmsg;
+	struct pgkeel_rest_restart sched; /* POST /restart {"schedule"} */
+	struct pgkeel_ha_scheduled_restart sched_fact;
 	char sysid[32];
 	char controldata_state[64];
 	char task[64];
@@ -288,6 +292,7 @@ static void cycle_clear(struct cycle *c)
 	free(c->resample_ssn);
 	if (c->have_fsmsg)
 		pgkeel_rest_failsafe_clear(&c->fsmsg);
+	pgkeel_rest_restart_clear(&c->sched);
 	pgkeel_cluster_unref(c->cluster);
 	pgkeel_cluster_unref(c->old_cluster);
 	memset(c, 0, sizeof(*c));
@@ -397,6 +402,10 @@ static void gather(struct loop *L, struct cycle *c, bool dcs_failed)
 			c->fsl.conn_url = c->fsmsg.conn_url;
 			c->f.failsafe_leader = &c->fsl;
 		}
+	}
+	if (pgkeel_rest_scheduled_restart(L->rest, &c->sched)) {
+		pgkeel_loop_rest_restart_fact(&c->sched, &c->sched_fact);
+		c->f.scheduled_restart = &c->sched_fact;
 	}
 }
 
@@ -863,6 +872,7 @@ static void touch_member(struct loop *L)
 	f.leader_checkpoint_pending = pgkeel_dcsc_lock_valid(&L->dcs) && L->pg.checkpoint_pending;
 	f.pending_restart = st != NULL && st->pending_restart;
 	f.paused = is_paused(L);
+	f.scheduled_restart = pgkeel_rest_scheduled_restart_json(L->rest, true);
 	if (st != NULL && (busy == NULL || strcmp(busy, "promote") == 0)) {
 		f.have_wal = true;
 		f.wal_position = st->in_recovery ? (st->receive_lsn > st->replay_lsn ? st->receive_lsn
@@ -874,6 +884,7 @@ static void touch_member(struct loop *L)
 	r = L->backend.plugin->touch_member(L->dcs_handle, json, dcs_deadline(L), &e);
 	if (r != PGKEEL_DCS_OK)
 		log_warning("touch_member failed (%s): %s", pgkeel_dcs_status_name(r), e.msg);
+	json_object_put(f.scheduled_restart);
 	free(json);
 }
 
@@ -1156,6 +1167,8 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		pgkeel_watchdog_keepalive(L->wd);
 		break;
 	case PGKEEL_HA_FX_CLEAR_SCHEDULED_RESTART:
+		pgkeel_rest_scheduled_restart_cancel(L->rest, c->sched.generation);
+		break;
 	case PGKEEL_HA_FX_SANITY_CHECKS:
 		break;
 	case PGKEEL_HA_FX_SET_ROLE:
@@ -1354,6 +1367,9 @@ static void task_finished(struct loop *L, const struct pgkeel_pgm_result *res)
 	case PGKEEL_PGM_RESTART:
 		if (res->ok)
 			fire_callback(L, "on_restart", L->role);
+		if (L->restart_req != NULL)
+			pgkeel_loop_rest_restart_done(L->restart_req, res);
+		L->restart_req = NULL;
 		break;
 	case PGKEEL_PGM_START:
 		if (res->ok && !L->cb.called)
@@ -1437,6 +1453,17 @@ static void step_shutdown(const struct pgkeel_ha_facts *f, struct pgkeel_ha_deci
 	pgkeel_ha_shutdown(f, d);
 }
 
+static void step_restart(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d, void *arg)
+{
+	pgkeel_ha_restart_request(f, arg, d);
+}
+
+static void step_reinitialize(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d,
+                              void *arg)
+{
+	pgkeel_ha_reinitialize_request(f, *(const bool *)arg, d);
+}
+
 /* ------------------------------------------------------------ publishing */
 
 static enum pgkeel_state_role state_role(enum pgkeel_ha_role r)
@@ -1502,6 +1529,7 @@ static void publish(struct loop *L, bool with_pg)
 	s->pending_restart = L->pg.queried && L->pg.status != NULL && L->pg.status->pending_restart;
 	s->sysid = L->pg.sysid[0] ? pgkeel_strdup(L->pg.sysid) : NULL;
 	pgkeel_state_loop_set_tags(s, pgkeel_json_path(L->cfg->local, "tags"), false);
+	s->scheduled_restart = pgkeel_rest_scheduled_restart_json(L->rest, false);
 	pgkeel_state_publish_loop(s);
 	if (!with_pg || L->sampler != NULL) /* the sampler publishes the pg part */
 		return;
@@ -1626,21 +1654,98 @@ static void poll_pending(struct loop *L, bool force)
 	pgkeel_cluster_unref(c);
 }
 
+static void step_restart(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d, void *arg);
+static void step_reinitialize(const struct pgkeel_ha_facts *f, struct pgkeel_ha_decision *d,
+                              void *arg);
+
+/* POST /restart without a schedule: answered when the restart task ends. */
+static void answer_restart(struct loop *L, struct pgkeel_rest_req *req)
+{
+	struct pgkeel_ha_scheduled_restart h;
+	struct cycle c;
+	char task[64];
+	int64_t timeout_s;
+
+	pgkeel_loop_rest_request_fact(req, &h);
+	memset(&c, 0, sizeof(c));
+	gather(L, &c, false);
+	timeout_s = h.timeout_s >= 0 ? h.timeout_s : c.settings.primary_start_timeout;
+	free(L->last_message);
+	L->last_message = NULL;
+	run_decision(L, &c, step_restart, &h);
+	cycle_clear(&c);
+	if (L->last_message == NULL || strcmp(L->last_message, "restart initiated") != 0) {
+		pgkeel_rest_reply(req, 503, NULL,
+		                  L->last_message ? L->last_message : "restart failed");
+	} else if (pgkeel_pgm_busy(L->pgm, task, sizeof(task)) == NULL ||
+	           strcmp(task, "restart") != 0 || L->restart_req != NULL) {
+		pgkeel_rest_reply(req, 503, NULL, "restart failed"); /* not submitted */
+	} else {
+		L->restart_req = req;
+		/* the stop (ttl at most), then the start (its timeout) */
+		pgkeel_rest_req_set_deadline(req, now_ms() + (timeout_s + L->cfg->ttl + 10) * 1000);
+	}
+	L->next_run_ms = now_ms();
+}
+
+/* POST /reinitialize on a fresh view of the cluster. */
+static void answer_reinitialize(struct loop *L, struct pgkeel_rest_req *req)
+{
+	struct pgkeel_cluster *fresh = NULL;
+	struct cycle c;
+
+	if (pgkeel_dcsc_load(&L->dcs, dcs_deadline(L), &fresh) != PGKEEL_DCS_OK) {
+		pgkeel_rest_reply_error(req, 503);
+		return;
+	}
+	set_cluster(L, fresh);
+	memset(&c, 0, sizeof(c));
+	gather(L, &c, false);
+	free(L->last_message);
+	L->last_message = NULL;
+	run_decision(L, &c, step_reinitialize, &req->force);
+	cycle_clear(&c);
+	if (L->last_message != NULL && strcmp(L->last_message, "reinitialize started") == 0)
+		pgkeel_rest_reply(req, 200, NULL, L->last_message);
+	else
+		pgkeel_rest_reply(req, 503, NULL,
+		                  L->last_message ? L->last_message : "reinitialize failed");
+	L->next_run_ms = now_ms();
+}
+
+static void reload_config(struct loop *L);
+
 static void serve_rest(struct loop *L)
 {
 	struct pgkeel_rest_req *req;
 
 	if (L->rest == NULL)
 		return;
+	if (pgkeel_rest_take_reload(L->rest))
+		reload_config(L); /* POST /reload: what SIGHUP does */
 	while ((req = pgkeel_rest_next_request(L->rest)) != NULL) {
 		switch (req->kind) {
 		case PGKEEL_REST_SWITCHOVER:
 		case PGKEEL_REST_FAILOVER:
 			answer_failover(L, req);
 			break;
-		default:
-			pgkeel_rest_reply_error(req, 501);
+		case PGKEEL_REST_RESTART:
+			answer_restart(L, req);
 			break;
+		case PGKEEL_REST_REINITIALIZE:
+			answer_reinitialize(L, req);
+			break;
+		default: {
+			bool changed = false;
+			struct pgkeel_cluster *c =
+			    pgkeel_loop_rest_dcs(&L->dcs, dcs_deadline(L), req, &changed);
+
+			if (c != NULL)
+				set_cluster(L, c);
+			if (changed)
+				L->next_run_ms = now_ms();
+			break;
+		}
 		}
 	}
 }
@@ -1770,6 +1875,46 @@ static bool backend_open(struct loop *L)
 	return true;
 }
 
+/* SIGHUP and POST /reload: the configuration file again, then the DCS config on top. */
+static void reload_config(struct loop *L)
+{
+	struct pgkeel_config_opts opts = {.strict = L->strict, .use_environ = true};
+	struct pgkeel_diag d;
+	struct pgkeel_config *n;
+
+	pgkeel_diag_init(&d);
+	n = pgkeel_config_reload(L->cfg, L->config_path, &opts, &d);
+	pgkeel_diag_log(&d);
+	pgkeel_diag_clear(&d);
+	if (n == NULL) {
+		log_error("the new configuration is not valid; keeping the current one");
+		return;
+	}
+	{
+		char err[512];
+
+		if (!pgkeel_log_reconfigure(&n->log, err, sizeof(err)))
+			log_error("log: %s; keeping the current log settings", err);
+	}
+	pgkeel_config_unref(L->cfg);
+	L->cfg = n;
+	free(L->applied_config);
+	L->applied_config = NULL; /* re-apply the DCS config on top */
+	if (L->cluster != NULL && L->cluster->config != NULL && L->cluster->config->valid)
+		maybe_apply_cluster_config(L);
+	else
+		apply_dynamic(L, n->dynamic, "configuration");
+	if (L->rest != NULL) {
+		struct pgkeel_rest_opts ro;
+		const char *strs[64];
+
+		pgkeel_rest_opts_from_config(L->cfg, &ro, strs, PGKEEL_ARRAY_LEN(strs));
+		pgkeel_rest_reconfigure(L->rest, &ro);
+	}
+	log_info("configuration reloaded");
+	L->next_run_ms = now_ms();
+}
+
 /* Drain the signalfd: SIGHUP reloads, SIGTERM/SIGINT stop. */
 static void handle_signals(struct loop *L)
 {
@@ -1777,37 +1922,9 @@ static void handle_signals(struct loop *L)
 
 	while (read(L->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			struct pgkeel_config_opts opts = {.strict = L->strict, .use_environ = true};
-			struct pgkeel_diag d;
-			struct pgkeel_config *n;
-
 			log_info("received SIGHUP, reloading the configuration from %s",
 			         L->cfg->source);
-			pgkeel_diag_init(&d);
-			n = pgkeel_config_reload(L->cfg, L->config_path, &opts, &d);
-			pgkeel_diag_log(&d);
-			pgkeel_diag_clear(&d);
-			if (n == NULL) {
-				log_error("the new configuration is not valid; keeping the current one");
-				continue;
-			}
-			{
-				char err[512];
-
-				if (!pgkeel_log_reconfigure(&n->log, err, sizeof(err)))
-					log_error("log: %s; keeping the current log settings", err);
-			}
-			pgkeel_config_unref(L->cfg);
-			L->cfg = n;
-			free(L->applied_config);
-			L->applied_config = NULL; /* re-apply the DCS config on top */
-			if (L->cluster != NULL && L->cluster->config != NULL &&
-			    L->cluster->config->valid)
-				maybe_apply_cluster_config(L);
-			else
-				apply_dynamic(L, n->dynamic, "configuration");
-			log_info("configuration reloaded");
-			L->next_run_ms = now_ms();
+			reload_config(L);
 		} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			L->stop = true;
 		}
@@ -2062,6 +2179,9 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 		pgkeel_rest_reply(p->req, 503, "text/html", "shutting down");
 		pending_free(p);
 	}
+	if (L->restart_req != NULL)
+		pgkeel_rest_reply(L->restart_req, 503, NULL, "restart failed");
+	L->restart_req = NULL;
 	(void)pgkeel_sampler_stop(L->sampler);
 	L->sampler = NULL;
 	pgkeel_rest_stop(L->rest);
