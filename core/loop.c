@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -48,6 +49,7 @@
 #define DYNAMIC_CACHE    "patroni.dynamic.json"
 #define REST_POLL_MS     1000
 #define START_RETRY_MS   5000
+#define SHMEM_WAIT_MS    3000
 
 /* A switchover/failover waiting for its outcome (Patroni's poll_failover_result). */
 struct pending_req {
@@ -1931,6 +1933,46 @@ static void handle_signals(struct loop *L)
 	}
 }
 
+/*
+ * A killed postmaster's children leave within moments (they watch its death
+ * pipe), but until the last one has, a new postmaster refuses to start
+ * ("pre-existing shared memory block is still in use"), and a leader whose
+ * start failed hands its lock over.  So the cycle a postmaster's exit starts
+ * first waits, SHMEM_WAIT_MS at most, until no process is attached to the
+ * segment the dead postmaster's postmaster.pid names (its line 7: key, id).
+ */
+static void wait_shmem_released(const struct loop *L)
+{
+	char *path = pgkeel_asprintf("%s/postmaster.pid", L->cfg->data_dir);
+	FILE *f = fopen(path, "r");
+	char line[256];
+	unsigned long key, id;
+	int n = 0;
+	bool have = false;
+	int64_t deadline = now_ms() + SHMEM_WAIT_MS;
+
+	free(path);
+	if (f == NULL)
+		return;
+	while (!have && fgets(line, sizeof(line), f) != NULL)
+		if (++n == 7)
+			have = sscanf(line, "%lu %lu", &key, &id) == 2;
+	fclose(f);
+	while (have) {
+		struct shmid_ds ds;
+		struct timespec ts = {0, 20 * 1000000L};
+
+		if (shmctl((int)id, IPC_STAT, &ds) == -1 || ds.shm_nattch == 0)
+			return;
+		if (now_ms() >= deadline) {
+			log_warning("%lu processes of the dead postmaster still hold its shared memory",
+			            (unsigned long)ds.shm_nattch);
+			return;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Wait for fd events until deadline; returns early on a wake-up. */
 static void wait_until(struct loop *L, int64_t deadline_ms)
 {
@@ -1952,6 +1994,7 @@ static void wait_until(struct loop *L, int64_t deadline_ms)
 			close(pfd[2].fd);
 		if (r > 0 && (pfd[2].revents & POLLIN)) {
 			log_info("the postmaster exited: a cycle now");
+			wait_shmem_released(L);
 			return;
 		}
 		if (r < 0 && errno != EINTR) {
