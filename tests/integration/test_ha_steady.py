@@ -10,6 +10,7 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 """
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from etcd_cluster import ETCD
 from ha_cluster import (HaCluster, have_haproxy, have_pgkeel, in_recovery, leaders_seen,
                         sql_tcp, wait_healthy)
-from pg_instance import have_postgres, poll
+from pg_instance import children_of, have_postgres, poll
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 TTL, LOOP_WAIT = 10, 2
@@ -123,6 +124,14 @@ def test_duplicate_member_name(steady):
     assert c.leader_name() == "pg-1"
 
 
+def sampled_timeline(node):
+    """The timeline in the node's /patroni (absent until PostgreSQL was sampled)."""
+    def timeline():
+        code, body = node.rest("/patroni")
+        return body.get("timeline") if code == 200 and isinstance(body, dict) else None
+    return poll(timeline, 10, "a timeline in the /patroni of " + node.name)
+
+
 def step_clock(c, offset):
     with open(c.clock_file, "w") as f:
         f.write(offset + "\n")
@@ -134,7 +143,7 @@ def test_wall_clock_step_no_failover(steady):
     c = steady
     leader = c.node("pg-1")
     pid = leader.postmaster_pid()
-    timeline = leader.rest("/patroni")[1]["timeline"]
+    timeline = sampled_timeline(leader)
     log_start = len(leader.log(10 ** 8))
     bad = []
 
@@ -167,23 +176,36 @@ def test_wall_clock_step_no_failover(steady):
     if bad:
         fail_with_logs(c, "the clock step disturbed the leader: %s" % bad[:20])
     assert leader.postmaster_pid() == pid
-    assert leader.rest("/patroni")[1]["timeline"] == timeline
+    assert sampled_timeline(leader) == timeline
     log = leader.log(10 ** 8)[log_start:]
     assert "demot" not in log.lower(), log[-3000:]
     for n in c.nodes[1:]:
         assert n.rest("/replica")[0] == 200
 
 
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_postmaster_crash_restarted_in_place(steady):
-    """SIGKILL of the leader's postmaster, its daemon alive: PostgreSQL is
-    started again on the same node as the primary; the lock never moves."""
+    """SIGKILL of the leader's postmaster, its daemon alive, one of its
+    children slow to exit (a walsender stopped for half a second): PostgreSQL
+    is started again on the same node as the primary; the lock never moves."""
     c = steady
     leader = c.node("pg-1")
     pid = leader.postmaster_pid()
-    timeline = leader.rest("/patroni")[1]["timeline"]
+    timeline = sampled_timeline(leader)
     leader.psql("CREATE TABLE IF NOT EXISTS crash (v int)")
+    slow = next(p for p in children_of(pid) if "walsender" in cmdline(p))
+    os.kill(slow, signal.SIGSTOP)
     os.kill(pid, signal.SIGKILL)
     t0 = time.monotonic()
+    # until it runs again (and sees its postmaster gone) it holds the shared memory
+    threading.Timer(0.5, os.kill, (slow, signal.SIGCONT)).start()
 
     def back():
         new = leader.postmaster_pid()
@@ -196,9 +218,7 @@ def test_postmaster_crash_restarted_in_place(steady):
     took = time.monotonic() - t0
     assert seen == {"pg-1"}, seen
     assert in_recovery(leader) == "f"
-    # no promotion anywhere (the status document shows the timeline once sampled again)
-    assert poll(lambda: leader.rest("/patroni")[1].get("timeline"), 10,
-                "a timeline in /patroni") == timeline
+    assert sampled_timeline(leader) == timeline  # no promotion anywhere
     for n in c.nodes[1:]:
         assert in_recovery(n) == "t", n.name
         poll(lambda n=n: n.psql("SELECT count(*) FROM crash") == "1", 60,
