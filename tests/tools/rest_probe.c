@@ -5,6 +5,9 @@
  *   rest_probe [--listen HOST:PORT] [--auth USER:PASSWORD] [--header NAME:VALUE]...
  *              [--reply-timeout-ms N] [--switchover-wait-ms N] [--queue-max N]
  *              [--threads N] [--per-ip N] [--max-body N] [--conn-timeout-s N]
+ *              [--https-header NAME:VALUE]... [--certfile F] [--keyfile F]
+ *              [--keyfile-password P] [--cafile F] [--verify-client MODE]
+ *              [--allow ENTRY]... [--allow-members]
  *
  * Prints "port <n>" once listening (default listen 127.0.0.1:0), then reads
  * commands on stdin, one per line, and answers each with one line:
@@ -23,6 +26,18 @@
  *   held               -> the number of requests held
  *   release            answer every held request                     -> released <n>
  *   failsafe           -> the last POST /failsafe message as JSON, or none
+ *   dcs <json>|none    what the loop reads from the DCS for the requests it
+ *                      answers from a fresh read (GET /cluster, PATCH/PUT
+ *                      /config, ...), the same format as the state's
+ *                      cluster; none: the read fails; default: the state's
+ *                      cluster                                       -> ok
+ *   cas ok|fail|down   whether the loop's writes succeed (fail: those with a
+ *                      CAS version; down: all)                        -> ok
+ *   writes             -> the writes since the last call, a JSON list of
+ *                      {"key": "config"|"failover", "value", "version"}
+ *   sched              -> the scheduled restart as the member key shows it, or none
+ *   sched_cancel       cancel it as the loop does                    -> ok
+ *   reload             -> 1 when POST /reload was accepted since, else 0
  *   quit               stop the server and exit                      -> bye
  *
  * The state is one JSON object; every key is optional:
@@ -41,6 +56,11 @@
  *   replay_timestamp, replay_paused, timeline, walsenders: [{usename,
  *   application_name, client_addr, state, sync_state, sync_priority}]};
  *   null: the query failed; absent: nothing sampled.
+ *
+ * In mode answer, requests the loop answers from the DCS (rest.h's
+ * pgkeel_rest_answer_dcs) are answered so, on the `dcs` cluster; the others
+ * get the echo above, with "role", "postgres_version", "restart_pending",
+ * "timeout_s" and "force" added.
  */
 #include "autoconf.h"
 
@@ -69,6 +89,10 @@ static int reply_status; /* 0: echo the request */
 static char *reply_text;
 static struct pgkeel_rest_req **held;
 static size_t n_held;
+static struct pgkeel_cluster *state_cluster; /* of the last state */
+static struct pgkeel_cluster *dcs_cluster;   /* set by `dcs` */
+static bool dcs_set, cas_ok = true, dcs_down;
+static json_object *writes;
 
 static json_object *get(json_object *o, const char *k)
 {
@@ -218,9 +242,12 @@ static bool publish(const char *text)
 	l->dcs_last_seen = int_of(o, "dcs_last_seen", 0);
 	pgkeel_state_loop_set_tags(l, get(o, "tags"), bool_of(o, "disable_sync"));
 	l->scheduled_restart = copy_of(get(o, "scheduled_restart"));
+	pgkeel_cluster_unref(state_cluster);
+	state_cluster = NULL;
 	if (get(o, "cluster") != NULL) {
 		l->cluster = cluster_of(get(o, "cluster"));
 		l->cluster_valid_ms = now + int_of(o, "cluster_valid_ms", 30000);
+		state_cluster = pgkeel_cluster_ref(l->cluster);
 	}
 	pgkeel_state_publish_loop(l);
 	if (has(o, "pg")) {
@@ -239,6 +266,51 @@ static bool publish(const char *text)
 	return true;
 }
 
+static bool record_write(const char *key, const char *value, const char *version)
+{
+	json_object *w = json_object_new_object();
+	bool ok = !dcs_down && (cas_ok || version == NULL);
+
+	json_object_object_add(w, "key", json_object_new_string(key));
+	json_object_object_add(w, "value", json_object_new_string(value));
+	json_object_object_add(w, "version", version ? json_object_new_string(version) : NULL);
+	json_object_object_add(w, "ok", json_object_new_boolean(ok));
+	json_object_array_add(writes, w);
+	return ok;
+}
+
+static bool write_config(void *arg, const char *value, const char *version)
+{
+	(void)arg;
+	return record_write("config", value, version);
+}
+
+static bool write_failover(void *arg, const char *value, const char *version)
+{
+	(void)arg;
+	return record_write("failover", value, version);
+}
+
+static bool answer_dcs(struct pgkeel_rest_req *r)
+{
+	struct pgkeel_rest_dcs_ops ops = {
+	    .arg = NULL, .set_config = write_config, .set_failover = write_failover};
+	bool changed;
+
+	switch (r->kind) {
+	case PGKEEL_REST_CLUSTER:
+	case PGKEEL_REST_HISTORY:
+	case PGKEEL_REST_CONFIG:
+	case PGKEEL_REST_PATCH_CONFIG:
+	case PGKEEL_REST_PUT_CONFIG:
+	case PGKEEL_REST_DELETE_SWITCHOVER:
+		pgkeel_rest_answer_dcs(r, dcs_set ? dcs_cluster : state_cluster, &ops, &changed);
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void answer(struct pgkeel_rest_req *r)
 {
 	struct pgkeel_sbuf b = {0};
@@ -248,6 +320,8 @@ static void answer(struct pgkeel_rest_req *r)
 		pgkeel_rest_reply(r, reply_status, NULL, reply_text);
 		return;
 	}
+	if (answer_dcs(r))
+		return;
 	pgkeel_sbuf_puts(&b, "{\"kind\": ");
 	pgkeel_json_put_cstring(&b, pgkeel_rest_kind_name(r->kind));
 	pgkeel_sbuf_puts(&b, ", \"leader\": ");
@@ -258,6 +332,14 @@ static void answer(struct pgkeel_rest_req *r)
 	pgkeel_json_put_cstring(&b, r->scheduled_at);
 	pgkeel_sbuf_puts(&b, ", \"client\": ");
 	pgkeel_json_put_cstring(&b, r->client);
+	pgkeel_sbuf_puts(&b, ", \"role\": ");
+	pgkeel_json_put_cstring(&b, r->role);
+	pgkeel_sbuf_puts(&b, ", \"postgres_version\": ");
+	pgkeel_json_put_cstring(&b, r->postgres_version);
+	pgkeel_sbuf_puts(&b, r->restart_pending ? ", \"restart_pending\": true"
+	                                        : ", \"restart_pending\": false");
+	pgkeel_sbuf_printf(&b, ", \"timeout_s\": %lld", (long long)r->timeout_s);
+	pgkeel_sbuf_puts(&b, r->force ? ", \"force\": true" : ", \"force\": false");
 	pgkeel_sbuf_putc(&b, '}');
 	body = pgkeel_sbuf_finish(&b);
 	pgkeel_rest_reply(r, 200, "application/json", body);
@@ -343,6 +425,50 @@ static bool command(struct pgkeel_rest *srv, char *line)
 		printf("released %zu\n", n);
 	} else if (strcmp(line, "failsafe") == 0) {
 		print_failsafe(srv);
+	} else if (strcmp(line, "dcs") == 0 && arg != NULL) {
+		json_object *kv = NULL;
+		char err[160];
+
+		pgkeel_cluster_unref(dcs_cluster);
+		dcs_cluster = NULL;
+		dcs_set = true;
+		if (strcmp(arg, "none") == 0) {
+			printf("ok\n");
+		} else if (pgkeel_json_parse(arg, strlen(arg), &kv, err, sizeof(err)) &&
+		           json_object_is_type(kv, json_type_object)) {
+			dcs_cluster = cluster_of(kv);
+			printf("ok\n");
+		} else {
+			printf("error: bad cluster\n");
+		}
+		json_object_put(kv);
+	} else if (strcmp(line, "cas") == 0 && arg != NULL) {
+		cas_ok = strcmp(arg, "ok") == 0;
+		dcs_down = strcmp(arg, "down") == 0;
+		printf("ok\n");
+	} else if (strcmp(line, "writes") == 0) {
+		char *text = pgkeel_json_compact(writes);
+
+		printf("%s\n", text);
+		free(text);
+		json_object_put(writes);
+		writes = json_object_new_array();
+	} else if (strcmp(line, "sched") == 0) {
+		json_object *o = pgkeel_rest_scheduled_restart_json(srv, true);
+		char *text = o != NULL ? pgkeel_json_compact(o) : NULL;
+
+		printf("%s\n", text != NULL ? text : "none");
+		free(text);
+		json_object_put(o);
+	} else if (strcmp(line, "sched_cancel") == 0) {
+		struct pgkeel_rest_restart rr;
+
+		if (pgkeel_rest_scheduled_restart(srv, &rr))
+			pgkeel_rest_scheduled_restart_cancel(srv, rr.generation);
+		pgkeel_rest_restart_clear(&rr);
+		printf("ok\n");
+	} else if (strcmp(line, "reload") == 0) {
+		printf("%d\n", pgkeel_rest_take_reload(srv) ? 1 : 0);
 	} else if (strcmp(line, "quit") == 0) {
 		return false;
 	} else {
@@ -364,10 +490,18 @@ int main(int argc, char **argv)
 	    {"per-ip", required_argument, NULL, 'p'},
 	    {"max-body", required_argument, NULL, 'b'},
 	    {"conn-timeout-s", required_argument, NULL, 'c'},
+	    {"https-header", required_argument, NULL, 'S'},
+	    {"certfile", required_argument, NULL, 'C'},
+	    {"keyfile", required_argument, NULL, 'K'},
+	    {"keyfile-password", required_argument, NULL, 'P'},
+	    {"cafile", required_argument, NULL, 'A'},
+	    {"verify-client", required_argument, NULL, 'V'},
+	    {"allow", required_argument, NULL, 'w'},
+	    {"allow-members", no_argument, NULL, 'm'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct pgkeel_rest_opts o = {.listen = "127.0.0.1:0"};
-	const char *headers[32];
+	const char *headers[32], *https_headers[32], *allow[16];
 	struct pgkeel_rest *srv;
 	char err[512], line[65536];
 	size_t used = 0;
@@ -419,12 +553,47 @@ int main(int argc, char **argv)
 		case 'c':
 			o.connection_timeout_s = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'S':
+			sep = strchr(optarg, ':');
+			if (sep == NULL || o.n_https_extra_headers == 16)
+				return 2;
+			*sep = '\0';
+			https_headers[2 * o.n_https_extra_headers] = optarg;
+			https_headers[2 * o.n_https_extra_headers + 1] = sep + 1;
+			o.n_https_extra_headers++;
+			break;
+		case 'C':
+			o.certfile = optarg;
+			break;
+		case 'K':
+			o.keyfile = optarg;
+			break;
+		case 'P':
+			o.keyfile_password = optarg;
+			break;
+		case 'A':
+			o.cafile = optarg;
+			break;
+		case 'V':
+			o.verify_client = optarg;
+			break;
+		case 'w':
+			if (o.n_allowlist == PGKEEL_ARRAY_LEN(allow))
+				return 2;
+			allow[o.n_allowlist++] = optarg;
+			break;
+		case 'm':
+			o.allowlist_include_members = true;
+			break;
 		default:
 			return 2;
 		}
 	}
 	o.extra_headers = headers;
+	o.https_extra_headers = https_headers;
+	o.allowlist = allow;
 	o.pgkeel_version = "0.0.0-probe";
+	writes = json_object_new_array();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	srv = pgkeel_rest_start(&o, err, sizeof(err));
 	if (srv == NULL) {
@@ -473,6 +642,9 @@ int main(int argc, char **argv)
 	pgkeel_rest_stop(srv);
 	pgkeel_state_publish_loop(NULL);
 	pgkeel_state_publish_pg(NULL);
+	pgkeel_cluster_unref(state_cluster);
+	pgkeel_cluster_unref(dcs_cluster);
+	json_object_put(writes);
 	free(reply_text);
 	printf("bye\n");
 	return 0;
