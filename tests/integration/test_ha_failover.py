@@ -86,13 +86,10 @@ def cmdline(pid):
 
 
 def set_pause(c, on):
-    """pause: true in the DCS config, written by patronictl edit-config (CAS on
-    the config key), then wait until every running member's key reports it, as
-    `patronictl pause --wait` does.  (`patronictl pause` itself sends PATCH
-    /config to a member: that endpoint is issue 6's.)"""
-    out = c.patronictl("edit-config", "--set", "pause=%s" % ("true" if on else "false"),
-                       "--force")
-    assert "pause" in out, out
+    """`patronictl pause --wait` / `resume --wait` (PATCH /config on a member,
+    then every running member's key must report the new mode)."""
+    out = c.patronictl("pause" if on else "resume", "--wait", timeout=60)
+    assert "Failed" not in out and "Error" not in out, out
 
     def applied():
         for n in c.nodes:
