@@ -446,8 +446,14 @@ static char *pg_version_error(const char *v)
 
 		if (!py_int_text(p, len))
 			return pgkeel_asprintf("Invalid PostgreSQL version: %s", v);
-		if (n++ == 0)
-			first = strtoll(p, NULL, 10);
+		if (n++ == 0) { /* int(): sign, digits and '_' (checked above) */
+			first = 0;
+			for (const char *q = p; q < p + len; q++)
+				if (isdigit((unsigned char)*q) && first < 1000000)
+					first = first * 10 + (*q - '0');
+			if (memchr(p, '-', len) != NULL)
+				first = -first;
+		}
 		if (dot == NULL)
 			break;
 		p = dot;

@@ -222,6 +222,12 @@ tests_unit_test_rest_SOURCES = tests/unit/test_rest.c
 tests_unit_test_rest_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_rest_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_rest
+# core/rest_docs.c, rest_access.c and the /restart checks: the rest of the REST API.
+check_PROGRAMS += tests/unit/test_rest_api
+tests_unit_test_rest_api_SOURCES = tests/unit/test_rest_api.c
+tests_unit_test_rest_api_CFLAGS = $(UNIT_CC_FLAGS)
+tests_unit_test_rest_api_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_rest_api
 endif
 
 # peers_probe: drive core/peers.c (tests/integration/test_peers.py).
