@@ -910,6 +910,8 @@ static enum pgkeel_dcs_status zk_delete_leader(struct pgkeel_dcs *d, const char 
 	}
 	if (st != PGKEEL_DCS_OK)
 		goto out;
+	if (r.rc == ZNONODE && r.retried)
+		r.rc = ZOK; /* our first delete landed; its answer was lost */
 	if (r.rc == ZNONODE || r.rc == ZBADVERSION) {
 		zk_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key changed meanwhile");
 		st = PGKEEL_DCS_CONFLICT;
