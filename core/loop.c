@@ -1521,9 +1521,12 @@ static void publish(struct loop *L, bool with_pg)
 	s->ttl = L->cfg->ttl;
 	s->loop_wait = L->cfg->loop_wait;
 	s->paused = is_paused(L);
-	s->standby_cluster =
-	    json_object_is_type(pgkeel_json_path(L->cfg->effective, "standby_cluster"),
-	                        json_type_object);
+	{ /* Patroni's is_standby_cluster(): a host, port or restore_command */
+		struct pgkeel_ha_settings hs;
+
+		pgkeel_ha_settings_from_config(L->cfg, &hs);
+		s->standby_cluster = hs.standby_cluster;
+	}
 	s->synchronous_mode = effective_bool(L, "synchronous_mode");
 	s->failsafe_mode = effective_bool(L, "failsafe_mode");
 	s->failsafe_active = L->failsafe_active;
