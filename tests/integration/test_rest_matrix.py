@@ -8,13 +8,14 @@ keys of /patroni, /cluster, /history and /config (pgkeel adds
 
 States: steady (a leader and a streaming replica); the replica tagged
 noloadbalance (the file rewritten, POST /reload); paused (patronictl pause);
-paused with the replica's PostgreSQL stopped.  Requests: every health check
+paused with the replica's PostgreSQL stopped; then the DCS frozen (SIGSTOP
+of etcd, paused so that nobody demotes) once both views expired, asking
+only what needs no DCS read.  Requests: every health check
 (GET, HEAD, OPTIONS, ?lag=, ?tag_), the informational endpoints, and the
 unsafe ones with bodies that are refused without effect (bad filters, bad
 schedules, a switchover from a wrong leader, nothing to delete, wrong
-methods).  A DCS outage and a standby cluster are not reproduced here (the
-leader demotes at its own pace; test_rest.py's in-process comparison covers
-those states).
+methods).  A standby cluster and a lagging replica are not reproduced here
+(test_rest.py's in-process comparison covers those states).
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 (PGKEEL_BUILDDIR names the build tree; default build/default).
@@ -22,6 +23,7 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 import http.client
 import json
 import os
+import signal
 import subprocess
 
 import pytest
@@ -71,7 +73,7 @@ def ask(node, method, path, body=None):
         conn.close()
 
 
-def keys(path, raw):
+def keys(path, raw, drop=()):
     try:
         doc = json.loads(raw)
     except ValueError:
@@ -81,27 +83,31 @@ def keys(path, raw):
         doc.get("patroni", {}).pop("name", None)
         return sorted(doc), sorted(doc.get("patroni", {}))
     if path == "/cluster" and isinstance(doc, dict):
-        return sorted(doc), [sorted(m) for m in doc.get("members", [])]
+        return sorted(doc), [sorted(k for k in m if k not in drop)
+                             for m in doc.get("members", [])]
     if isinstance(doc, dict):
         return sorted(doc)
     return type(doc).__name__, len(doc)
 
 
-def matrix(node):
+def matrix(node, gets=None, others=None, drop=()):
     out = {}
-    for path in GETS:
+    for path in GETS if gets is None else gets:
         code, raw = ask(node, "GET", path)
-        out["GET " + path] = (code, keys(path, raw)) if path in KEYED and code == 200 else code
-    for method, path, body in OTHERS:
+        out["GET " + path] = (code, keys(path, raw, drop)) if path in KEYED and code == 200 \
+            else code
+    for method, path, body in OTHERS if others is None else others:
         out["%s %s %s" % (method, path, json.dumps(body))] = ask(node, method, path, body)[0]
     return out
 
 
-def compare(state, ours, theirs, quirks=()):
-    """Every request's differences but the quirks: (node, request, pgkeel, Patroni)."""
+def compare(state, ours, theirs, quirks=(), gets=None, others=None, drop=()):
+    """Every request's differences but the quirks (node, request, pgkeel, Patroni);
+    drop: member keys /cluster's comparison leaves out."""
     diff = []
     for name in ("pg-1", "pg-2"):
-        a, b = matrix(ours.node(name)), matrix(theirs.node(name))
+        a = matrix(ours.node(name), gets, others, drop)
+        b = matrix(theirs.node(name), gets, others, drop)
         diff += [(state, name, k, a[k], b[k]) for k in a
                  if a[k] != b[k] and (name, k, a[k], b[k]) not in quirks]
     return diff
@@ -183,8 +189,25 @@ def test_matrix_side_by_side(clusters):
          lambda c: c.node("pg-2").rest("/patroni")[1].get("state") in ("stopped", "unknown",
                                                                        "crashed"))
     # Patroni 3.0.2 has not noticed that its postmaster exited (it still
-    # calls its state "running"), so its /readiness stays 200
+    # calls its state "running"), so its /readiness stays 200 and its member
+    # key keeps the timeline
     quirks = [("pg-2", k, 503, 200) for k in ("GET /readiness", "GET /readiness?x=1 null")]
-    diff += compare("paused, replica stopped", ours, theirs, quirks)
+    diff += compare("paused, replica stopped", ours, theirs, quirks, drop=("timeline",))
+
+    # the DCS frozen (paused: nobody demotes), once both views expired (ttl);
+    # only requests that need no DCS read (Patroni's would hang for retry_timeout)
+    etcd = ours.etcd.members[0].proc
+    etcd.send_signal(signal.SIGSTOP)
+    try:
+        # the views expire at the last read + ttl, the locks at the last renewal +
+        # ttl, a moment later: both gone on both sides
+        both(ours, theirs, "the cluster views and the leader locks expired",
+             lambda c: all(n.rest("/patroni")[1].get("cluster_unlocked") for n in c.nodes)
+             and ask(c.node("pg-1"), "GET", "/readiness")[0] == 503, timeout=40)
+        diff += compare("paused, DCS frozen", ours, theirs, quirks,
+                        gets=[g for g in GETS if g not in ("/cluster", "/history", "/config")],
+                        others=[o for o in OTHERS if o[0] in ("HEAD", "OPTIONS", "GET")])
+    finally:
+        etcd.send_signal(signal.SIGCONT)
     assert not diff, "%d differences (state, node, request, pgkeel, Patroni):\n%s" % (
         len(diff), "\n".join(map(repr, diff)))
