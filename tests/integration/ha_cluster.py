@@ -24,6 +24,7 @@ Faults the tests inject, all on processes or sockets this module owns:
 - HaProxy routes a write port to /leader and a read port to /replica.
 - Writer commits rows with unique ids on one node, directly, and records
   each acknowledged commit with the monotonic time of its acknowledgment.
+PGKEEL_HA_LOGS=<dir> keeps every node's log there when a cluster stops.
 """
 import ctypes
 import itertools
@@ -448,7 +449,49 @@ def wait_healthy(c, timeout=120):
     return leader
 
 
-def leaders_seen(c, until, step=0.1, timeout=120, what="the condition"):
+def fail_with_logs(c, msg, tail=5000):
+    """Raise msg with the end of every node's log."""
+    raise AssertionError(msg + "".join("\n--- log of %s:\n%s" % (n.name, n.log(tail))
+                                       for n in c.nodes))
+
+
+def healthy(c, timeout=120):
+    """(leader node, replica nodes) once wait_healthy() passes (else the logs)."""
+    try:
+        name = wait_healthy(c, timeout)
+    except AssertionError as e:
+        fail_with_logs(c, "the cluster is not healthy: %s" % e)
+    return c.node(name), [n for n in c.nodes if n.name != name]
+
+
+def cmdline(pid):
+    """/proc/<pid>/cmdline as one string ("" when the process is gone)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def requirements(patronictl=False, haproxy=False):
+    """The skip marks of a module that runs a cluster (pytestmark)."""
+    import pytest
+    from etcd_cluster import ETCD
+    from pg_instance import have_postgres
+    marks = [
+        pytest.mark.skipif(not have_postgres(), reason="PostgreSQL 15 binaries not installed"),
+        pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="etcd not installed"),
+        pytest.mark.skipif(not have_pgkeel(), reason="pgkeel or dcs_etcd3.so not built"),
+    ]
+    if patronictl:
+        marks.append(pytest.mark.skipif(not os.access("/usr/bin/patronictl", os.X_OK),
+                                        reason="Debian's patroni package not installed"))
+    if haproxy:
+        marks.append(pytest.mark.skipif(not have_haproxy(), reason="haproxy not installed"))
+    return marks
+
+
+def leaders_seen(c, until, timeout=120, what="the condition"):
     """Poll the leader key until until() is true; the set of names it held
     (None for no key) on the way."""
     seen = set()

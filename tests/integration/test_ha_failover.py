@@ -16,19 +16,14 @@ import time
 
 import pytest
 
-from etcd_cluster import ETCD
-from ha_cluster import HaCluster, have_pgkeel, in_recovery, leaders_seen, wait_healthy
-from pg_instance import children_of, have_postgres, poll
+from ha_cluster import HaCluster, cmdline, fail_with_logs
+from ha_cluster import healthy as ha_healthy
+from ha_cluster import in_recovery, leaders_seen, requirements, wait_healthy
+from pg_instance import children_of, poll
 
 TTL, LOOP_WAIT, RETRY_TIMEOUT = 10, 2, 3
 
-pytestmark = [
-    pytest.mark.skipif(not have_postgres(), reason="PostgreSQL 15 binaries not installed"),
-    pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="etcd not installed"),
-    pytest.mark.skipif(not have_pgkeel(), reason="pgkeel or dcs_etcd3.so not built"),
-    pytest.mark.skipif(not os.access("/usr/bin/patronictl", os.X_OK),
-                       reason="Debian's patroni package not installed"),
-]
+pytestmark = requirements(patronictl=True)
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +36,7 @@ def cluster():
 @pytest.fixture
 def healthy(cluster):
     """(cluster, leader node, replica nodes) once the cluster is whole again."""
-    try:
-        name = wait_healthy(cluster)
-    except AssertionError as e:
-        fail_with_logs(cluster, "the cluster is not healthy: %s" % e)
-    return (cluster, cluster.node(name), [n for n in cluster.nodes if n.name != name])
-
-
-def fail_with_logs(c, msg):
-    raise AssertionError(msg + "".join("\n--- log of %s:\n%s" % (n.name, n.log(5000))
-                                       for n in c.nodes))
+    return (cluster,) + ha_healthy(cluster)
 
 
 def timeline(node):
@@ -75,14 +61,6 @@ def wait_rejoined(c, node, table, value, timeout=120):
              has_row(node, table, value), timeout, node.name + " rejoined as a replica")
     except AssertionError as e:
         fail_with_logs(c, str(e))
-
-
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def set_pause(c, on):

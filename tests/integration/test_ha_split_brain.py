@@ -19,26 +19,19 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 (PGKEEL_BUILDDIR names the build tree; default build/default).
 """
 import json
-import os
 import signal
 import time
 
 import pytest
 
-from etcd_cluster import ETCD
-from ha_cluster import (HaCluster, Writer, have_pgkeel, in_recovery, leaders_seen, new_ids,
-                        streaming_to, wait_healthy)
-from pg_instance import have_postgres, poll
+from ha_cluster import HaCluster, Writer, fail_with_logs
+from ha_cluster import healthy as ha_healthy
+from ha_cluster import in_recovery, leaders_seen, new_ids, requirements, streaming_to
+from pg_instance import poll
 
 TTL, LOOP_WAIT = 10, 2
 
-pytestmark = [
-    pytest.mark.skipif(not have_postgres(), reason="PostgreSQL 15 binaries not installed"),
-    pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="etcd not installed"),
-    pytest.mark.skipif(not have_pgkeel(), reason="pgkeel or dcs_etcd3.so not built"),
-    pytest.mark.skipif(not os.access("/usr/bin/patronictl", os.X_OK),
-                       reason="Debian's patroni package not installed"),
-]
+pytestmark = requirements(patronictl=True)
 pytest.importorskip("psycopg2")
 
 
@@ -51,18 +44,10 @@ def cluster():
 
 @pytest.fixture
 def healthy(cluster):
+    """(cluster, leader node, replica nodes) with every partition healed."""
     for n in cluster.nodes:
         n.heal()
-    try:
-        name = wait_healthy(cluster)
-    except AssertionError as e:
-        fail_with_logs(cluster, "the cluster is not healthy: %s" % e)
-    return (cluster, cluster.node(name), [n for n in cluster.nodes if n.name != name])
-
-
-def fail_with_logs(c, msg):
-    raise AssertionError(msg + "".join("\n--- log of %s:\n%s" % (n.name, n.log(5000))
-                                       for n in c.nodes))
+    return (cluster,) + ha_healthy(cluster)
 
 
 def create_table(c, leader, table):
@@ -91,6 +76,20 @@ def acked_after(writer, t):
     return [a for a in writer.acked if a[1] > t]
 
 
+def wait_new_leader_commits(c, writers, old, t):
+    """The name of a leader other than old once its writer got a commit
+    acknowledged after t."""
+    def check():
+        name = c.leader_name()
+        if name in (None, old.name):
+            return None
+        return name if acked_after(writers[name], t) else None
+    try:
+        return poll(check, TTL + 30, "a new leader acknowledging commits")
+    except AssertionError as e:
+        fail_with_logs(c, str(e))
+
+
 def rows_on(node, table):
     out = node.psql("SELECT id FROM %s" % table, timeout=30)
     assert out is not None, node.name
@@ -108,15 +107,7 @@ def test_isolated_leader_fences_itself(healthy):
         old.isolate()
         t_cut = time.monotonic()
 
-        def new_leader_writes():
-            name = c.leader_name()
-            if name in (None, old.name):
-                return None
-            return name if acked_after(writers[name], t_cut) else None
-        try:
-            new = poll(new_leader_writes, TTL + 30, "a new leader acknowledging commits")
-        except AssertionError as e:
-            fail_with_logs(c, str(e))
+        new = wait_new_leader_commits(c, writers, old, t_cut)
         # the isolated node must be fenced by now: not a writable primary
         poll(lambda: in_recovery(old) != "f", 10, old.name + " not a primary")
     finally:
@@ -174,15 +165,7 @@ def test_frozen_leader_sync_mode(healthy):
             old.signal(signal.SIGSTOP)
             t_stop = time.monotonic()
             try:
-                def new_leader_writes():
-                    name = c.leader_name()
-                    if name in (None, old.name):
-                        return None
-                    return name if acked_after(writers[name], t_stop) else None
-                try:
-                    new = poll(new_leader_writes, TTL + 30, "a new leader acknowledging commits")
-                except AssertionError as e:
-                    fail_with_logs(c, str(e))
+                new = wait_new_leader_commits(c, writers, old, t_stop)
                 assert new == standby, (new, standby)  # only the sync standby may be promoted
                 poll(lambda: time.monotonic() - t_stop > TTL + LOOP_WAIT, TTL + 10,
                      "the freeze to outlast the ttl")

@@ -15,19 +15,14 @@ import time
 
 import pytest
 
-from etcd_cluster import ETCD
-from ha_cluster import (HaCluster, have_haproxy, have_pgkeel, in_recovery, leaders_seen,
-                        sql_tcp, wait_healthy)
-from pg_instance import children_of, have_postgres, poll
+from ha_cluster import (HaCluster, cmdline, fail_with_logs, in_recovery, leaders_seen,
+                        requirements, sql_tcp, wait_healthy)
+from pg_instance import children_of, poll
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 TTL, LOOP_WAIT = 10, 2
 
-pytestmark = [
-    pytest.mark.skipif(not have_postgres(), reason="PostgreSQL 15 binaries not installed"),
-    pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="etcd not installed"),
-    pytest.mark.skipif(not have_pgkeel(), reason="pgkeel or dcs_etcd3.so not built"),
-    pytest.mark.skipif(not have_haproxy(), reason="haproxy not installed"),
+pytestmark = requirements(haproxy=True) + [
     pytest.mark.skipif(not os.access(FAKETIME_LIB, os.R_OK),
                        reason="libfaketime not installed (Debian's faketime)"),
 ]
@@ -56,11 +51,6 @@ def steady(cluster):
     leader = wait_healthy(cluster)
     assert leader == "pg-1", leader
     return cluster
-
-
-def fail_with_logs(c, msg):
-    raise AssertionError(msg + "".join("\n--- log of %s:\n%s" % (n.name, n.log(4000))
-                                       for n in c.nodes))
 
 
 def test_bootstrap_through_haproxy(steady):
@@ -183,24 +173,18 @@ def test_wall_clock_step_no_failover(steady):
         assert n.rest("/replica")[0] == 200
 
 
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def test_postmaster_crash_restarted_in_place(steady):
     """SIGKILL of the leader's postmaster, its daemon alive, one of its
-    children slow to exit (a walsender stopped for half a second): PostgreSQL
+    children slow to exit (the checkpointer stopped for half a second): PostgreSQL
     is started again on the same node as the primary; the lock never moves."""
     c = steady
     leader = c.node("pg-1")
     pid = leader.postmaster_pid()
     timeline = sampled_timeline(leader)
     leader.psql("CREATE TABLE IF NOT EXISTS crash (v int)")
-    slow = next(p for p in children_of(pid) if "walsender" in cmdline(p))
+    slow = [p for p in children_of(pid) if "checkpointer" in cmdline(p)]
+    assert len(slow) == 1, [cmdline(p) for p in children_of(pid)]
+    slow = slow[0]
     os.kill(slow, signal.SIGSTOP)
     os.kill(pid, signal.SIGKILL)
     t0 = time.monotonic()
