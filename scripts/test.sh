@@ -27,6 +27,7 @@ PACKAGES=(
 	groff-base python3-pytest postgresql-15 xz-utils
 	etcd-server patroni python3-etcd python3-psycopg2 openssl haproxy faketime
 	zookeeper python3-kazoo
+	pgbouncer libgnutls28-dev
 	systemd
 )
 
