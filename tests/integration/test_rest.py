@@ -285,7 +285,9 @@ def test_switchover_answered_by_loop(start):
     status, headers, out = p.request("POST", "/switchover", body)
     assert status == 200, out
     assert json.loads(out) == {"kind": "switchover", "leader": "pg-1", "candidate": "pg-2",
-                               "scheduled_at": None, "client": "127.0.0.1"}
+                               "scheduled_at": None, "client": "127.0.0.1", "role": None,
+                               "postgres_version": None, "restart_pending": False,
+                               "timeout_s": -1, "force": False}
     # patronictl 3.0.2's failover body; "member" is an alias of "candidate"
     status, _, out = p.request("POST", "/failover", json.dumps({"member": "pg-2"}))
     assert status == 200 and json.loads(out)["candidate"] == "pg-2"
