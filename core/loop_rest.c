@@ -18,30 +18,29 @@ struct write_ctx {
 	int64_t deadline_ms;
 };
 
-static bool write_config(void *arg, const char *value, const char *version)
+static bool write_key(struct write_ctx *w, bool config, const char *value, const char *version)
 {
-	struct write_ctx *w = arg;
+	const struct pgkeel_dcs_plugin *p = w->dcs->plugin;
 	struct pgkeel_err e = {0};
 	enum pgkeel_dcs_status st =
-	    w->dcs->plugin->set_config(w->dcs->dcs, value, version, w->deadline_ms, &e);
+	    config ? p->set_config(w->dcs->dcs, value, version, w->deadline_ms, &e)
+	           : p->set_failover(w->dcs->dcs, value, version, w->deadline_ms, &e);
 
 	if (st != PGKEEL_DCS_OK)
-		log_warning("REST API: writing the config key failed (%s): %s",
-		            pgkeel_dcs_status_name(st), e.msg[0] ? e.msg : "no detail");
+		log_warning("REST API: writing the %s key failed (%s): %s",
+		            config ? "config" : "failover", pgkeel_dcs_status_name(st),
+		            e.msg[0] ? e.msg : "no detail");
 	return st == PGKEEL_DCS_OK;
+}
+
+static bool write_config(void *arg, const char *value, const char *version)
+{
+	return write_key(arg, true, value, version);
 }
 
 static bool write_failover(void *arg, const char *value, const char *version)
 {
-	struct write_ctx *w = arg;
-	struct pgkeel_err e = {0};
-	enum pgkeel_dcs_status st =
-	    w->dcs->plugin->set_failover(w->dcs->dcs, value, version, w->deadline_ms, &e);
-
-	if (st != PGKEEL_DCS_OK)
-		log_warning("REST API: writing the failover key failed (%s): %s",
-		            pgkeel_dcs_status_name(st), e.msg[0] ? e.msg : "no detail");
-	return st == PGKEEL_DCS_OK;
+	return write_key(arg, false, value, version);
 }
 
 struct pgkeel_cluster *pgkeel_loop_rest_dcs(struct pgkeel_dcsc *dcs, int64_t deadline_ms,
