@@ -20,6 +20,7 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 """
 import base64
 import concurrent.futures
+import datetime
 import http.client
 import json
 import os
@@ -182,6 +183,16 @@ def test_restart_and_reinit(cluster):
     out = ctl(c, "flush", SCOPE, "pg-3", "restart", "--force")
     assert "Success: flush scheduled restart for member pg-3" in out, out
     poll(lambda: "2031-01-01" not in ctl(c, "list"), 30, "the scheduled restart gone")
+    # scheduled a few seconds ahead: it runs, then it is gone from the member key
+    before = start_time(c.node("pg-2"))
+    at = (datetime.datetime.now(datetime.timezone.utc) +
+          datetime.timedelta(seconds=4)).replace(microsecond=0).isoformat()
+    out = ctl(c, "restart", SCOPE, "pg-2", "--scheduled", at, "--force")
+    assert "Success: restart scheduled on member pg-2" in out, out
+    poll(lambda: start_time(c.node("pg-2")) not in (None, before), 30, "the scheduled restart")
+    poll(lambda: "scheduled_restart" not in json.loads(c.key("members/pg-2")), 30,
+         "the schedule cleared")
+    assert "restart initiated" in c.node("pg-2").log(20000)
     # reinit: the leader refuses, a replica is cloned again
     code, text = request(c.node("pg-1"), "POST", "/reinitialize", {}, AUTH)
     assert (code, text) == (503, "I am the leader, can not reinitialize")
