@@ -21,7 +21,7 @@ from ha_cluster import healthy as ha_healthy
 from ha_cluster import in_recovery, leaders_seen, requirements, wait_healthy
 from pg_instance import children_of, poll
 
-TTL, LOOP_WAIT, RETRY_TIMEOUT = 10, 2, 3
+TTL, LOOP_WAIT = 10, 2
 
 pytestmark = requirements(patronictl=True)
 
@@ -196,7 +196,8 @@ def test_dcs_outage_demotes(healthy):
         except AssertionError as e:
             fail_with_logs(c, str(e))
         took = time.monotonic() - t0
-        assert RETRY_TIMEOUT <= took < TTL, fail_with_logs(c, "demoted after %.1f s" % took)
+        # (a renewal sent just before the freeze times out sooner than retry_timeout)
+        assert took < TTL, fail_with_logs(c, "demoted after %.1f s" % took)
         for n in c.nodes:
             assert n.rest("/leader")[0] != 200, n.name
         for n in replicas:
