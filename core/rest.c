@@ -18,6 +18,11 @@
  * whose deadline passed; stop() answers the rest before MHD_stop_daemon()
  * (MHD refuses to stop with suspended connections).  The server itself is
  * refcounted by its requests, so a loop may reply after stop().
+ *
+ * This file: the request queue and its replies, the scheduled restart and
+ * failsafe stores, responses, libmicrohttpd's callbacks, the access settings
+ * (swapped whole on a reload), TLS set-up, start and stop.  The endpoints
+ * are in rest_handlers.c; the structures both share in rest_server.h.
  */
 #include "autoconf.h"
 
@@ -36,7 +41,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 
@@ -46,7 +50,7 @@
 #include "log.h"
 #include "pg_conf_internal.h"
 #include "pg_query.h"
-#include "rest_internal.h"
+#include "rest_server.h"
 #include "state.h"
 #include "util.h"
 
@@ -58,119 +62,6 @@
 #define DEFAULT_QUEUE_MAX        16
 #define DEFAULT_REPLY_TIMEOUT_MS 10000
 #define DEFAULT_MAX_BODY         (64 * 1024)
-
-enum req_state {
-	RQ_QUEUED, /* on the queue, the loop has not taken it */
-	RQ_TAKEN,  /* the loop holds it */
-	RQ_ANSWERED,
-};
-
-struct req {
-	struct pgkeel_rest_req pub; /* first: the loop's pointer is this */
-	struct pgkeel_rest *srv;
-	int refs; /* under srv->mu */
-	enum req_state st;
-	struct MHD_Connection *conn; /* NULL once the request completed */
-	bool suspended;
-	struct req *qnext;         /* queue (FIFO) */
-	struct req *pprev, *pnext; /* pending list: QUEUED or TAKEN */
-	/* the answer */
-	int status;
-	char *ctype;
-	char *body;
-	bool page; /* a send_error page: Connection: close */
-	/* what pub points to */
-	struct pgkeel_rest_failover_req fo;
-	struct pgkeel_rest_restart rs;
-	char client[64];
-};
-
-/*
- * What the access check and the responses use: swapped whole by
- * pgkeel_rest_reconfigure(); each connection holds a reference while it
- * is served.
- */
-struct access {
-	int refs;       /* atomic */
-	char *auth_key; /* base64(user:password); NULL: no auth */
-	char **headers; /* name, value pairs: http_extra_headers, then https_ ones with TLS */
-	size_t n_headers;
-	struct pgkeel_rest_net *allow; /* restapi.allowlist, resolved */
-	size_t n_allow;
-	bool allow_members; /* allowlist_include_members */
-};
-
-enum verify_client { VERIFY_NONE, VERIFY_OPTIONAL, VERIFY_REQUIRED };
-
-struct pgkeel_rest {
-	int refs; /* atomic: the owner, and each request */
-	struct MHD_Daemon *d;
-	int port;
-	pthread_mutex_t mu;
-	pthread_cond_t cv; /* the reaper's (CLOCK_MONOTONIC) */
-	pthread_t reaper;
-	bool reaper_started;
-	bool stopping;
-	struct req *q_head, *q_tail;
-	size_t q_len;
-	struct req *pending;
-	bool have_failsafe;
-	struct pgkeel_rest_failsafe failsafe;
-	bool reload_requested;
-	/* POST /restart {"schedule": ...} */
-	bool have_sched;
-	struct pgkeel_rest_restart sched;
-	struct json_object *sched_data; /* the request's keys as Patroni keeps them */
-	char *sched_pm_start;           /* postmaster_start_time when scheduled */
-	uint64_t sched_gen;
-	/* options, copied */
-	struct access *acc; /* under mu */
-	char *fixed;        /* listen and TLS settings (reconfigure compares) */
-	bool tls;
-	enum verify_client verify;
-	size_t queue_max;
-	int reply_timeout_ms;
-	int switchover_wait_ms;
-	size_t max_body;
-	char *version;
-};
-
-/* Per request (MHD's con_cls). */
-enum route {
-	R_HEALTH = 0,
-	R_PATRONI,
-	R_LIVENESS,
-	R_READINESS,
-	R_GET_FAILSAFE,
-	R_POST_FAILSAFE,
-	R_SWITCHOVER,
-	R_FAILOVER,
-	R_CLUSTER,
-	R_HISTORY,
-	R_GET_CONFIG,
-	R_METRICS,
-	R_PATCH_CONFIG,
-	R_PUT_CONFIG,
-	R_RELOAD,
-	R_RESTART,
-	R_DELETE_RESTART,
-	R_REINITIALIZE,
-	R_DELETE_SWITCHOVER,
-	R_SIGTERM,
-	R_CITUS,
-	R_UNSUPPORTED,
-};
-
-struct conn {
-	struct pgkeel_rest *srv;
-	struct access *acc;
-	enum route route;
-	bool status_only; /* HEAD, OPTIONS */
-	bool refused;     /* an answer was queued before the body was read */
-	int64_t start_ms;
-	struct pgkeel_sbuf body;
-	struct req *req;
-};
 
 /* ------------------------------------------------------------- helpers */
 
@@ -272,17 +163,6 @@ char *pgkeel_rest_base64(const char *s, size_t len)
 	return out;
 }
 
-/* hmac.compare_digest: time independent of where the strings differ. */
-static bool same_secret(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char diff = la != lb;
-
-	for (size_t i = 0; i < la; i++)
-		diff |= (unsigned char)a[i] ^ (unsigned char)b[i < lb ? i : 0];
-	return diff == 0;
-}
-
 bool pgkeel_rest_split_listen(const char *listen, char **host, int *port)
 {
 	const char *colon = listen != NULL ? strrchr(listen, ':') : NULL;
@@ -313,7 +193,7 @@ bool pgkeel_rest_split_listen(const char *listen, char **host, int *port)
 }
 
 /* Wall-clock time: only for scheduled_at. */
-static int64_t now_epoch_ms(void)
+int64_t pgkeel_rest_now_epoch_ms(void)
 {
 	struct timespec ts;
 
@@ -322,7 +202,7 @@ static int64_t now_epoch_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void wake_loop(void)
+void pgkeel_rest_wake_loop(void)
 {
 	const struct pgkeel_host *h = pgkeel_host_get();
 
@@ -342,7 +222,7 @@ static bool req_unref_locked(struct req *r)
 	return --r->refs == 0;
 }
 
-static void req_free(struct req *r)
+void pgkeel_rest_req_free(struct req *r)
 {
 	struct pgkeel_rest *srv;
 
@@ -455,7 +335,7 @@ static void *reaper_main(void *arg)
 			timeout_answer_locked(expired, &to_free);
 			if (to_free != NULL) {
 				pthread_mutex_unlock(&srv->mu);
-				req_free(to_free);
+				pgkeel_rest_req_free(to_free);
 				pthread_mutex_lock(&srv->mu);
 			}
 			continue;
@@ -522,7 +402,7 @@ static void reply_common(struct pgkeel_rest_req *pub, int status, const char *ct
 	free_it = req_unref_locked(r);
 	pthread_mutex_unlock(&srv->mu);
 	if (free_it)
-		req_free(r);
+		pgkeel_rest_req_free(r);
 }
 
 void pgkeel_rest_reply(struct pgkeel_rest_req *req, int status, const char *content_type,
@@ -618,7 +498,7 @@ struct json_object *pgkeel_rest_scheduled_restart_json(struct pgkeel_rest *srv, 
 }
 
 /* Under srv->mu. */
-static void sched_drop_locked(struct pgkeel_rest *srv)
+void pgkeel_rest_sched_drop_locked(struct pgkeel_rest *srv)
 {
 	pgkeel_rest_restart_clear(&srv->sched);
 	json_object_put(srv->sched_data);
@@ -634,7 +514,7 @@ void pgkeel_rest_scheduled_restart_cancel(struct pgkeel_rest *srv, uint64_t gene
 		return;
 	pthread_mutex_lock(&srv->mu);
 	if (srv->have_sched && srv->sched_gen == generation)
-		sched_drop_locked(srv);
+		pgkeel_rest_sched_drop_locked(srv);
 	pthread_mutex_unlock(&srv->mu);
 }
 
@@ -694,20 +574,6 @@ static void log_access(struct MHD_Connection *c, struct conn *cc, const char *me
 	          version, status, (long long)(pgkeel_now_monotonic_ms() - cc->start_ms));
 }
 
-enum body_kind {
-	B_STATUS_ONLY, /* no body, no headers (HEAD, OPTIONS, /liveness, /readiness) */
-	B_NORMAL,      /* _write_response: Content-Type + http_extra_headers */
-	B_PAGE,        /* send_error: the HTML page, Connection: close */
-};
-
-struct answer {
-	int status;
-	enum body_kind kind;
-	const char *ctype;
-	char *body; /* malloc'd, handed to MHD */
-	const char *www_auth;
-};
-
 static enum MHD_Result send_answer(struct MHD_Connection *c, struct conn *cc, struct answer *a,
                                    const char *method, const char *url, const char *version)
 {
@@ -750,7 +616,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct conn *cc, st
 	return ret;
 }
 
-static void set_text(struct answer *a, int status, const char *text)
+void pgkeel_rest_set_text(struct answer *a, int status, const char *text)
 {
 	a->status = status;
 	a->kind = B_NORMAL;
@@ -758,618 +624,11 @@ static void set_text(struct answer *a, int status, const char *text)
 	a->body = pgkeel_strdup(text);
 }
 
-static void set_page(struct answer *a, int status)
+void pgkeel_rest_set_page(struct answer *a, int status)
 {
 	a->status = status;
 	a->kind = B_PAGE;
 	a->body = NULL;
-}
-
-/* ------------------------------------------------------------- routing */
-
-static const struct {
-	const char *method;
-	const char *segment;
-	enum route route;
-} routes[] = {
-    {"GET", "patroni", R_PATRONI},
-    {"GET", "liveness", R_LIVENESS},
-    {"GET", "readiness", R_READINESS},
-    {"GET", "failsafe", R_GET_FAILSAFE},
-    {"POST", "failsafe", R_POST_FAILSAFE},
-    {"POST", "switchover", R_SWITCHOVER},
-    {"POST", "failover", R_FAILOVER},
-    {"GET", "cluster", R_CLUSTER},
-    {"GET", "history", R_HISTORY},
-    {"GET", "config", R_GET_CONFIG},
-    {"GET", "metrics", R_METRICS},
-    {"PATCH", "config", R_PATCH_CONFIG},
-    {"PUT", "config", R_PUT_CONFIG},
-    {"POST", "reload", R_RELOAD},
-    {"POST", "restart", R_RESTART},
-    {"DELETE", "restart", R_DELETE_RESTART},
-    {"POST", "reinitialize", R_REINITIALIZE},
-    {"DELETE", "switchover", R_DELETE_SWITCHOVER},
-    {"POST", "sigterm", R_SIGTERM},
-    {"POST", "citus", R_CITUS},
-};
-
-/* Patroni's parse_request: do_<METHOD>_<first segment>, else do_<METHOD>. */
-static enum route route_of(const char *method, const char *url)
-{
-	const char *seg = url, *end;
-	size_t n;
-
-	while (*seg == '/')
-		seg++;
-	end = strchr(seg, '/');
-	n = end != NULL ? (size_t)(end - seg) : strlen(seg);
-	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(routes); i++)
-		if (strcmp(method, routes[i].method) == 0 && strlen(routes[i].segment) == n &&
-		    strncmp(seg, routes[i].segment, n) == 0)
-			return routes[i].route;
-	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-	    strcmp(method, "OPTIONS") == 0)
-		return R_HEALTH;
-	return R_UNSUPPORTED;
-}
-
-/* --------------------------------------------------------------- handlers */
-
-struct qcollect {
-	struct pgkeel_rest_qparam q[32];
-	size_t n;
-};
-
-/* parse_qs: blank values dropped, the first value of a key wins. */
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
-{
-	struct qcollect *qc = cls;
-
-	(void)kind;
-	if (k == NULL || v == NULL || v[0] == '\0')
-		return MHD_YES;
-	for (size_t i = 0; i < qc->n; i++)
-		if (strcmp(qc->q[i].key, k) == 0)
-			return MHD_YES;
-	if (qc->n == PGKEEL_ARRAY_LEN(qc->q))
-		return MHD_NO;
-	qc->q[qc->n].key = k;
-	qc->q[qc->n].value = v;
-	qc->n++;
-	return MHD_YES;
-}
-
-static void handle_health(struct MHD_Connection *c, struct conn *cc, const char *url,
-                          struct answer *a)
-{
-	struct pgkeel_state_view v;
-	struct pgkeel_rest_pgview pv;
-	struct qcollect qc = {.n = 0};
-	int64_t now = pgkeel_now_boottime_ms(); /* the clock of the state's deadlines */
-
-	(void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &qc);
-	pgkeel_state_acquire(&v);
-	pgkeel_rest_pgview_get(&v, now, &pv);
-	switch (cc->route) {
-	case R_LIVENESS:
-		a->status = pgkeel_rest_liveness_code(&v, now);
-		a->kind = B_STATUS_ONLY;
-		break;
-	case R_READINESS:
-		a->status = pgkeel_rest_readiness_code(&v, &pv);
-		a->kind = B_STATUS_ONLY;
-		break;
-	case R_PATRONI:
-		a->status = 200;
-		a->kind = B_NORMAL;
-		break;
-	default:
-		a->status = pgkeel_rest_health_code(&v, &pv, url, qc.q, qc.n);
-		a->kind = cc->status_only ? B_STATUS_ONLY : B_NORMAL;
-		break;
-	}
-	if (a->kind == B_NORMAL) {
-		a->ctype = "application/json";
-		a->body = pgkeel_rest_status_json(&v, &pv, cc->srv->version);
-	}
-	pgkeel_state_release(&v);
-}
-
-static void handle_get_failsafe(struct answer *a)
-{
-	struct pgkeel_state_view v;
-
-	pgkeel_state_acquire(&v);
-	a->body = pgkeel_rest_failsafe_json(&v);
-	pgkeel_state_release(&v);
-	if (a->body == NULL) {
-		set_page(a, 502);
-		return;
-	}
-	a->status = 200;
-	a->kind = B_NORMAL;
-	a->ctype = "application/json";
-}
-
-/* A valid client certificate was presented (Python's getpeercert() is not empty). */
-static bool client_cert_ok(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	gnutls_session_t session;
-	unsigned int status = 0, n = 0;
-
-	if (ci == NULL || ci->tls_session == NULL)
-		return false;
-	session = (gnutls_session_t)ci->tls_session;
-	if (gnutls_certificate_get_peers(session, &n) == NULL || n == 0)
-		return false;
-	return gnutls_certificate_verify_peers2(session, &status) == GNUTLS_E_SUCCESS &&
-	       status == 0;
-}
-
-static const struct sockaddr *client_addr(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-	return ci != NULL ? ci->client_addr : NULL;
-}
-
-/* allowlist_include_members: the members of the cached cluster view. */
-static bool member_allowed(const struct sockaddr *sa)
-{
-	struct pgkeel_state_view v;
-	struct pgkeel_rest_pgview pv;
-	bool ok;
-
-	pgkeel_state_acquire(&v);
-	pgkeel_rest_pgview_get(&v, pgkeel_now_boottime_ms(), &pv);
-	ok = pv.cluster && pgkeel_rest_member_match(v.loop->cluster, sa);
-	pgkeel_state_release(&v);
-	return ok;
-}
-
-/* Patroni's check_access: the allowlist, the client certificate, basic auth. */
-static bool check_access(struct MHD_Connection *c, struct conn *cc, struct answer *a)
-{
-	const struct access *acc = cc->acc;
-	const char *h;
-
-	if (acc->n_allow > 0 || acc->allow_members) {
-		const struct sockaddr *sa = client_addr(c);
-
-		if (!pgkeel_rest_net_match(acc->allow, acc->n_allow, sa) &&
-		    !(acc->allow_members && member_allowed(sa))) {
-			set_text(a, 403, "Access is denied");
-			return false;
-		}
-	}
-	if (cc->srv->tls && cc->srv->verify != VERIFY_NONE && !client_cert_ok(c)) {
-		set_text(a, 403, "client certificate required");
-		return false;
-	}
-	if (acc->auth_key == NULL)
-		return true;
-	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (h == NULL)
-		set_text(a, 401, "no auth header received");
-	else if (strncmp(h, "Basic ", 6) != 0 || !same_secret(h + 6, acc->auth_key))
-		set_text(a, 401, "not authenticated");
-	else
-		return true;
-	a->www_auth = "Basic realm=\"Patroni\"";
-	return false;
-}
-
-/* _read_json_content: the object, or NULL with the 411/400 page set. */
-static struct json_object *read_json(struct MHD_Connection *c, struct conn *cc, bool optional,
-                                     struct answer *a)
-{
-	struct json_object *o = NULL;
-	char err[160];
-
-	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) ==
-	    NULL) {
-		if (optional)
-			return json_object_new_object();
-		set_page(a, 411);
-		return NULL;
-	}
-	if (cc->body.len == 0 && optional)
-		return json_object_new_object();
-	if (!pgkeel_json_parse(cc->body.p != NULL ? cc->body.p : "", cc->body.len, &o, err,
-	                       sizeof(err))) {
-		log_warning("REST API: bad request body: %s", err);
-	} else if (o != NULL && json_object_is_type(o, json_type_object) &&
-	           (optional || json_object_object_length(o) > 0)) {
-		return o;
-	}
-	json_object_put(o);
-	set_page(a, 400);
-	return NULL;
-}
-
-static char *field_text(struct json_object *body, const char *name, bool none_as_null)
-{
-	struct json_object *v = NULL;
-
-	if (!json_object_object_get_ex(body, name, &v) || v == NULL)
-		return none_as_null ? NULL : pgkeel_strdup("None");
-	if (json_object_is_type(v, json_type_string))
-		return pgkeel_strdup(json_object_get_string(v));
-	return pgkeel_json_compact(v);
-}
-
-static void handle_post_failsafe(struct MHD_Connection *c, struct conn *cc, struct answer *a)
-{
-	struct pgkeel_rest *srv = cc->srv;
-	struct pgkeel_state_view v;
-	struct pgkeel_rest_failsafe fs = {0};
-	struct json_object *body, *slots = NULL;
-	bool mode, leader;
-
-	if (!check_access(c, cc, a))
-		return;
-	pgkeel_state_acquire(&v);
-	mode = v.loop != NULL && v.loop->failsafe_mode;
-	leader = v.loop != NULL && v.loop->pg_state != NULL &&
-	         strcmp(v.loop->pg_state, "running") == 0 &&
-	         v.loop->role == PGKEEL_STATE_ROLE_MASTER;
-	pgkeel_state_release(&v);
-	if (!mode) {
-		set_page(a, 502);
-		return;
-	}
-	body = read_json(c, cc, false, a);
-	if (body == NULL)
-		return;
-	if (leader) {
-		set_text(a, 500, "Running as a leader");
-		json_object_put(body);
-		return;
-	}
-	fs.name = field_text(body, "name", true);
-	fs.conn_url = field_text(body, "conn_url", true);
-	fs.api_url = field_text(body, "api_url", true);
-	if (json_object_object_get_ex(body, "slots", &slots) && slots != NULL)
-		fs.slots_json = pgkeel_json_compact(slots);
-	json_object_put(body);
-	if (fs.name == NULL || fs.conn_url == NULL || fs.api_url == NULL) {
-		pgkeel_rest_failsafe_clear(&fs);
-		set_page(a, 400);
-		return;
-	}
-	fs.received_ms = pgkeel_now_boottime_ms();
-	pthread_mutex_lock(&srv->mu);
-	pgkeel_rest_failsafe_clear(&srv->failsafe);
-	srv->failsafe = fs;
-	srv->have_failsafe = true;
-	pthread_mutex_unlock(&srv->mu);
-	wake_loop();
-	set_text(a, 200, "Accepted");
-}
-
-/* A request for the loop; the connection's reference and the queue's. */
-static struct req *req_new(struct pgkeel_rest *srv, struct MHD_Connection *c,
-                           enum pgkeel_rest_kind kind, struct json_object *body)
-{
-	struct req *r = pgkeel_xcalloc(1, sizeof(*r));
-	const struct sockaddr *sa = client_addr(c);
-
-	r->pub.kind = kind;
-	r->pub.body = body;
-	r->pub.client = r->client;
-	r->pub.deadline_ms = pgkeel_now_monotonic_ms() + srv->reply_timeout_ms;
-	r->pub.timeout_s = -1;
-	r->rs.timeout_s = -1;
-	if (sa == NULL || getnameinfo(sa,
-	                              sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-	                                                        : sizeof(struct sockaddr_in),
-	                              r->client, sizeof(r->client), NULL, 0, NI_NUMERICHOST) != 0)
-		(void)pgkeel_fmt(r->client, sizeof(r->client), "?");
-	r->srv = srv;
-	__atomic_add_fetch(&srv->refs, 1, __ATOMIC_RELAXED);
-	r->conn = c;
-	r->refs = 2; /* the connection and the queue */
-	return r;
-}
-
-/* Queue r and suspend the connection: true; else r is freed and a 503 set. */
-static bool enqueue(struct MHD_Connection *c, struct conn *cc, struct req *r, struct answer *a)
-{
-	struct pgkeel_rest *srv = cc->srv;
-
-	pthread_mutex_lock(&srv->mu);
-	if (srv->stopping || srv->q_len >= srv->queue_max) {
-		bool stopping = srv->stopping;
-
-		pthread_mutex_unlock(&srv->mu);
-		r->conn = NULL;
-		req_free(r);
-		set_text(a, 503,
-		         stopping ? "the REST API is shutting down"
-		                  : "too many requests are waiting for the HA loop");
-		return false;
-	}
-	r->st = RQ_QUEUED;
-	if (srv->q_tail != NULL)
-		srv->q_tail->qnext = r;
-	else
-		srv->q_head = r;
-	srv->q_tail = r;
-	srv->q_len++;
-	r->pnext = srv->pending;
-	if (srv->pending != NULL)
-		srv->pending->pprev = r;
-	srv->pending = r;
-	MHD_suspend_connection(c);
-	r->suspended = true;
-	cc->req = r;
-	pthread_cond_signal(&srv->cv);
-	pthread_mutex_unlock(&srv->mu);
-	wake_loop();
-	return true;
-}
-
-/* A request with no more than a kind and an optional body: true when queued. */
-static bool queue_simple(struct MHD_Connection *c, struct conn *cc, enum pgkeel_rest_kind kind,
-                         struct json_object *body, struct answer *a)
-{
-	return enqueue(c, cc, req_new(cc->srv, c, kind, body), a);
-}
-
-/*
- * POST /switchover, /failover: answer now (a != ready) or queue; true when
- * queued and suspended.
- */
-static bool handle_failover(struct MHD_Connection *c, struct conn *cc, enum pgkeel_rest_kind kind,
-                            struct answer *a)
-{
-	struct pgkeel_rest *srv = cc->srv;
-	struct pgkeel_rest_failover_req fo;
-	struct pgkeel_state_view v;
-	struct json_object *body;
-	char msg[256], *l, *cand, *sched;
-	bool paused;
-	int loop_wait, status;
-	struct req *r;
-
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, false, a);
-	if (body == NULL)
-		return false;
-	l = field_text(body, "leader", false);
-	cand = field_text(body, "candidate", false);
-	sched = field_text(body, "scheduled_at", false);
-	log_info("received %s request with leader=%s candidate=%s scheduled_at=%s",
-	         pgkeel_rest_kind_name(kind), l, cand, sched);
-	free(l);
-	free(cand);
-	free(sched);
-
-	pgkeel_state_acquire(&v);
-	paused = v.loop != NULL && v.loop->paused;
-	loop_wait = v.loop != NULL ? v.loop->loop_wait : 10;
-	pgkeel_state_release(&v);
-	status =
-	    pgkeel_rest_failover_parse(kind, body, paused, now_epoch_ms(), &fo, msg, sizeof(msg));
-	if (status != 0) {
-		json_object_put(body);
-		set_text(a, status, msg);
-		return false;
-	}
-
-	r = req_new(srv, c, kind, body);
-	r->fo = fo;
-	r->pub.leader = r->fo.leader;
-	r->pub.candidate = r->fo.candidate;
-	r->pub.scheduled_at = r->fo.scheduled_at;
-	r->pub.scheduled_at_ms = r->fo.scheduled_at_ms;
-	if (r->fo.scheduled_at == NULL)
-		r->pub.deadline_ms += srv->switchover_wait_ms > 0
-		                          ? srv->switchover_wait_ms
-		                          : pgkeel_rest_failover_wait_ms(loop_wait);
-	return enqueue(c, cc, r, a);
-}
-
-static void handle_metrics(struct answer *a)
-{
-	struct pgkeel_state_view v;
-	struct pgkeel_rest_pgview pv;
-
-	pgkeel_state_acquire(&v);
-	pgkeel_rest_pgview_get(&v, pgkeel_now_boottime_ms(), &pv);
-	a->body = pgkeel_rest_metrics(&v, &pv);
-	pgkeel_state_release(&v);
-	a->status = 200;
-	a->kind = B_NORMAL;
-	a->ctype = "text/plain";
-}
-
-/*
- * GET /history, GET /config: from the cached cluster view while it is
- * valid (Patroni's dcs.cluster), else read by the loop.  True when queued.
- */
-static bool handle_cached_doc(struct MHD_Connection *c, struct conn *cc, enum pgkeel_rest_kind kind,
-                              struct answer *a)
-{
-	struct pgkeel_state_view v;
-	struct pgkeel_rest_pgview pv;
-
-	pgkeel_state_acquire(&v);
-	pgkeel_rest_pgview_get(&v, pgkeel_now_boottime_ms(), &pv);
-	if (pv.cluster)
-		a->body = kind == PGKEEL_REST_HISTORY ? pgkeel_rest_history_json(v.loop->cluster)
-		                                      : pgkeel_rest_config_json(v.loop->cluster);
-	pgkeel_state_release(&v);
-	if (!pv.cluster)
-		return queue_simple(c, cc, kind, NULL, a);
-	if (a->body == NULL) {
-		set_page(a, 502);
-		return false;
-	}
-	a->status = 200;
-	a->kind = B_NORMAL;
-	a->ctype = "application/json";
-	return false;
-}
-
-/* PATCH /config, PUT /config: true when queued. */
-static bool handle_config_write(struct MHD_Connection *c, struct conn *cc,
-                                enum pgkeel_rest_kind kind, struct answer *a)
-{
-	struct json_object *body;
-
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, false, a);
-	if (body == NULL)
-		return false;
-	return queue_simple(c, cc, kind, body, a);
-}
-
-static bool has_key(struct json_object *o, const char *k)
-{
-	return json_object_object_get_ex(o, k, NULL);
-}
-
-/* POST /restart: validated here; scheduled here; an immediate one queued (true). */
-static bool handle_restart(struct MHD_Connection *c, struct conn *cc, struct answer *a)
-{
-	struct pgkeel_rest *srv = cc->srv;
-	struct pgkeel_state_view v;
-	struct pgkeel_rest_restart rs;
-	struct json_object *body, *data = NULL;
-	char msg[256], *pm_start = NULL;
-	bool paused;
-	int status;
-	struct req *r;
-
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, true, a);
-	if (body == NULL)
-		return false;
-	if (json_object_object_length(body) > 0) {
-		char *text = pgkeel_json_spaced(body);
-
-		log_debug("received restart request: %s", text);
-		free(text);
-	}
-	pgkeel_state_acquire(&v);
-	paused = v.loop != NULL && v.loop->paused;
-	if (v.pg != NULL && v.pg->status != NULL &&
-	    v.pg->status->postmaster_start_time[0] != '\0' &&
-	    pgkeel_now_boottime_ms() < v.pg->valid_until_ms)
-		pm_start = pgkeel_strdup(v.pg->status->postmaster_start_time);
-	pgkeel_state_release(&v);
-	if (paused && has_key(body, "schedule")) {
-		set_text(a, 500, "Can't schedule restart in the paused state");
-		status = -1;
-	} else {
-		status =
-		    pgkeel_rest_restart_parse(body, now_epoch_ms(), &rs, &data, msg, sizeof(msg));
-		if (status != 0)
-			set_text(a, status, msg);
-	}
-	if (status != 0) {
-		json_object_put(body);
-		free(pm_start);
-		return false;
-	}
-	if (rs.schedule != NULL) {
-		bool taken;
-
-		json_object_put(body);
-		pthread_mutex_lock(&srv->mu);
-		taken = srv->have_sched;
-		if (!taken) {
-			srv->have_sched = true;
-			srv->sched = rs;
-			srv->sched.generation = ++srv->sched_gen;
-			srv->sched_data = data;
-			srv->sched_pm_start = pm_start;
-			log_info("restart scheduled at %s", rs.schedule);
-		}
-		pthread_mutex_unlock(&srv->mu);
-		if (taken) {
-			pgkeel_rest_restart_clear(&rs);
-			json_object_put(data);
-			free(pm_start);
-			set_text(a, 409, "Another restart is already scheduled");
-		} else {
-			wake_loop(); /* the member key shows it */
-			set_text(a, 202, "Restart scheduled");
-		}
-		return false;
-	}
-	json_object_put(data);
-	free(pm_start);
-	r = req_new(srv, c, PGKEEL_REST_RESTART, body);
-	r->rs = rs;
-	r->pub.role = r->rs.role;
-	r->pub.postgres_version = r->rs.postgres_version;
-	r->pub.restart_pending = r->rs.restart_pending;
-	r->pub.timeout_s = r->rs.timeout_s;
-	return enqueue(c, cc, r, a);
-}
-
-static void handle_delete_restart(struct MHD_Connection *c, struct conn *cc, struct answer *a)
-{
-	struct pgkeel_rest *srv = cc->srv;
-	bool had;
-
-	if (!check_access(c, cc, a))
-		return;
-	pthread_mutex_lock(&srv->mu);
-	had = srv->have_sched;
-	sched_drop_locked(srv);
-	pthread_mutex_unlock(&srv->mu);
-	if (had) {
-		wake_loop();
-		set_text(a, 200, "scheduled restart deleted");
-	} else {
-		set_text(a, 404, "no restarts are scheduled");
-	}
-}
-
-/* POST /reinitialize: true when queued. */
-static bool handle_reinitialize(struct MHD_Connection *c, struct conn *cc, struct answer *a)
-{
-	struct json_object *body, *f = NULL;
-	struct req *r;
-	char *text;
-
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, true, a);
-	if (body == NULL)
-		return false;
-	if (json_object_object_length(body) > 0) {
-		text = pgkeel_json_spaced(body);
-		log_debug("received reinitialize request: %s", text);
-		free(text);
-	}
-	r = req_new(cc->srv, c, PGKEEL_REST_REINITIALIZE, body);
-	(void)json_object_object_get_ex(body, "force", &f);
-	text = pgkeel_rest_py_str(f);
-	r->pub.force = pgkeel_pgc_py_parse_bool(text) == 1;
-	free(text);
-	return enqueue(c, cc, r, a);
-}
-
-static void handle_reload(struct MHD_Connection *c, struct conn *cc, struct answer *a)
-{
-	if (!check_access(c, cc, a))
-		return;
-	pthread_mutex_lock(&cc->srv->mu);
-	cc->srv->reload_requested = true;
-	pthread_mutex_unlock(&cc->srv->mu);
-	wake_loop();
-	set_text(a, 202, "reload scheduled");
 }
 
 /* ------------------------------------------------------------ MHD glue */
@@ -1389,18 +648,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		cc->srv = srv;
 		cc->acc = access_get(srv);
 		cc->start_ms = pgkeel_now_monotonic_ms();
-		cc->route = route_of(method, url);
+		cc->route = pgkeel_rest_route_of(method, url);
 		cc->status_only = strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0;
 		*con_cls = cc;
 		/* verify_client: required: Python's handshake refuses a client without
 		 * a valid certificate, for every endpoint */
-		if (srv->tls && srv->verify == VERIFY_REQUIRED && !client_cert_ok(c))
+		if (srv->tls && srv->verify == VERIFY_REQUIRED && !pgkeel_rest_client_cert_ok(c))
 			return MHD_NO;
 		cl =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoull(cl, NULL, 10) > srv->max_body) {
 			cc->refused = true;
-			set_page(&a, 413);
+			pgkeel_rest_set_page(&a, 413);
 			return send_answer(c, cc, &a, method, url, version);
 		}
 		return MHD_YES;
@@ -1411,7 +670,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		else if (!cc->refused) {
 			cc->refused = true;
 			*upload_data_size = 0;
-			set_page(&a, 413);
+			pgkeel_rest_set_page(&a, 413);
 			return send_answer(c, cc, &a, method, url, version);
 		}
 		*upload_data_size = 0;
@@ -1432,91 +691,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return send_answer(c, cc, &a, method, url, version);
 	}
 
-	switch (cc->route) {
-	case R_HEALTH:
-	case R_PATRONI:
-	case R_LIVENESS:
-	case R_READINESS:
-		handle_health(c, cc, url, &a);
-		break;
-	case R_GET_FAILSAFE:
-		handle_get_failsafe(&a);
-		break;
-	case R_POST_FAILSAFE:
-		handle_post_failsafe(c, cc, &a);
-		break;
-	case R_SWITCHOVER:
-	case R_FAILOVER:
-		if (handle_failover(c, cc,
-		                    cc->route == R_FAILOVER ? PGKEEL_REST_FAILOVER
-		                                            : PGKEEL_REST_SWITCHOVER,
-		                    &a))
-			return MHD_YES;
-		break;
-	case R_CLUSTER:
-		if (queue_simple(c, cc, PGKEEL_REST_CLUSTER, NULL, &a))
-			return MHD_YES;
-		break;
-	case R_HISTORY:
-	case R_GET_CONFIG:
-		if (handle_cached_doc(
-		        c, cc, cc->route == R_HISTORY ? PGKEEL_REST_HISTORY : PGKEEL_REST_CONFIG,
-		        &a))
-			return MHD_YES;
-		break;
-	case R_METRICS:
-		handle_metrics(&a);
-		break;
-	case R_PATCH_CONFIG:
-	case R_PUT_CONFIG:
-		if (handle_config_write(c, cc,
-		                        cc->route == R_PATCH_CONFIG ? PGKEEL_REST_PATCH_CONFIG
-		                                                    : PGKEEL_REST_PUT_CONFIG,
-		                        &a))
-			return MHD_YES;
-		break;
-	case R_RELOAD:
-		handle_reload(c, cc, &a);
-		break;
-	case R_RESTART:
-		if (handle_restart(c, cc, &a))
-			return MHD_YES;
-		break;
-	case R_DELETE_RESTART:
-		handle_delete_restart(c, cc, &a);
-		break;
-	case R_REINITIALIZE:
-		if (handle_reinitialize(c, cc, &a))
-			return MHD_YES;
-		break;
-	case R_DELETE_SWITCHOVER:
-		if (check_access(c, cc, &a) &&
-		    queue_simple(c, cc, PGKEEL_REST_DELETE_SWITCHOVER, NULL, &a))
-			return MHD_YES;
-		break;
-	case R_SIGTERM: /* a Windows test hook in Patroni: accepted, nothing done */
-		if (check_access(c, cc, &a))
-			set_text(&a, 202, "shutdown scheduled");
-		break;
-	case R_CITUS: { /* only a Citus coordinator acts on it */
-		struct json_object *body;
-
-		if (check_access(c, cc, &a) && (body = read_json(c, cc, false, &a)) != NULL) {
-			json_object_put(body);
-			set_text(&a, 200, "OK");
-		}
-		break;
-	}
-	case R_UNSUPPORTED: {
-		char *m = pgkeel_asprintf("Unsupported method ('%s')", method);
-
-		a.status = 501;
-		a.kind = B_PAGE;
-		a.body = pgkeel_rest_error_page(501, m);
-		free(m);
-		break;
-	}
-	}
+	if (pgkeel_rest_dispatch(c, cc, url, method, &a))
+		return MHD_YES; /* queued for the loop: suspended */
 	return send_answer(c, cc, &a, method, url, version);
 }
 
@@ -1539,7 +715,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free_it = req_unref_locked(cc->req);
 		pthread_mutex_unlock(&srv->mu);
 		if (free_it)
-			req_free(cc->req);
+			pgkeel_rest_req_free(cc->req);
 	}
 	access_unref(cc->acc);
 	free(cc->body.p);
@@ -1760,7 +936,7 @@ static void srv_free(struct pgkeel_rest *srv)
 	free(srv->version);
 	pgkeel_rest_failsafe_clear(&srv->failsafe);
 	pthread_mutex_lock(&srv->mu);
-	sched_drop_locked(srv);
+	pgkeel_rest_sched_drop_locked(srv);
 	pthread_mutex_unlock(&srv->mu);
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mu);
@@ -1952,7 +1128,7 @@ void pgkeel_rest_stop(struct pgkeel_rest *srv)
 		}
 		pthread_mutex_unlock(&srv->mu);
 		for (size_t i = 0; i < n; i++)
-			req_free(to_free[i]);
+			pgkeel_rest_req_free(to_free[i]);
 	} while (n == PGKEEL_ARRAY_LEN(to_free));
 	if (srv->d != NULL)
 		MHD_stop_daemon(srv->d);
