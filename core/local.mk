@@ -48,7 +48,7 @@ core_libpgkeelcore_la_CFLAGS += $(MHD_CFLAGS)
 core_libpgkeelcore_la_LIBADD += $(MHD_LIBS)
 # the rest of the REST API: documents, allowlist and TLS (GnuTLS: libmicrohttpd's)
 core_libpgkeelcore_la_SOURCES += core/rest_docs.c core/rest_access.c core/loop_rest.c \
-	core/loop_rest.h core/rest_handlers.c core/rest_server.h
+	core/loop_rest.h core/rest_handlers.c core/rest_server.h core/rest_tls.c
 core_libpgkeelcore_la_LIBADD += -lgnutls
 
 # the HTTP client to the other members' REST APIs

@@ -893,11 +893,11 @@ static struct access *access_new(const struct pgkeel_rest_opts *o, bool tls)
 	return acc;
 }
 
-/* What a reload cannot change in place: listen and the TLS settings. */
+/* What a reload cannot change in place: listen, TLS on or off, the client checks. */
 static char *fixed_settings(const struct pgkeel_rest_opts *o)
 {
-	const char *v[] = {o->listen, o->certfile, o->keyfile,      o->keyfile_password,
-	                   o->cafile, o->ciphers,  o->verify_client};
+	const char *v[] = {o->listen, o->certfile != NULL ? "tls" : NULL, o->cafile, o->ciphers,
+	                   o->verify_client};
 	struct pgkeel_sbuf b = {0};
 
 	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(v); i++) {
@@ -917,9 +917,19 @@ void pgkeel_rest_reconfigure(struct pgkeel_rest *srv, const struct pgkeel_rest_o
 	acc = access_new(o, srv->tls);
 	fixed = fixed_settings(o);
 	if (strcmp(fixed, srv->fixed) != 0)
-		log_warning("REST API: restapi.listen and the TLS settings take effect when pgkeel "
-		            "restarts");
+		log_warning("REST API: restapi.listen, certfile set or not, cafile, ciphers and "
+		            "verify_client take effect when pgkeel restarts");
 	free(fixed);
+	if (srv->tls && o->certfile != NULL) { /* a renewed certificate: the next handshakes */
+		char err[512];
+		bool changed;
+
+		if (!pgkeel_rest_tls_load(o->certfile, o->keyfile, o->keyfile_password, &changed,
+		                          err, sizeof(err)))
+			log_error("REST API: keeping the current certificate: %s", err);
+		else if (changed)
+			log_info("REST API: reloaded the certificate from %s", o->certfile);
+	}
 	pthread_mutex_lock(&srv->mu);
 	old = srv->acc;
 	srv->acc = acc;
@@ -954,24 +964,17 @@ static unsigned or_default(unsigned v, unsigned dflt)
 	return v != 0 ? v : dflt;
 }
 
-/* The PEM files of the TLS options, kept until MHD_start_daemon copied them. */
-struct tls_files {
-	char *cert, *key, *trust;
-};
-
-static void tls_files_clear(struct tls_files *t)
+/*
+ * restapi's TLS options: the certificate into rest_tls.c's store (handed to
+ * handshakes by the callback), the client CAs (*trust, malloc'd: MHD copies
+ * it at start) when clients are verified.
+ */
+static bool tls_setup(struct pgkeel_rest *srv, const struct pgkeel_rest_opts *o, char **trust,
+                      char *err, size_t errlen)
 {
-	free(t->cert);
-	if (t->key != NULL)
-		memset(t->key, 0, strlen(t->key));
-	free(t->key);
-	free(t->trust);
-}
+	bool changed;
 
-static bool tls_setup(struct pgkeel_rest *srv, const struct pgkeel_rest_opts *o,
-                      struct tls_files *t, char *err, size_t errlen)
-{
-	memset(t, 0, sizeof(*t));
+	*trust = NULL;
 	srv->verify = VERIFY_NONE;
 	if (o->verify_client != NULL) {
 		if (strcasecmp(o->verify_client, "required") == 0)
@@ -985,18 +988,15 @@ static bool tls_setup(struct pgkeel_rest *srv, const struct pgkeel_rest_opts *o,
 	if (o->ciphers != NULL)
 		log_warning("REST API: restapi.ciphers (OpenSSL syntax) is not applied; GnuTLS "
 		            "uses its default priorities");
-	t->cert = pgkeel_rest_read_file(o->certfile, err, errlen);
-	if (t->cert == NULL)
-		return false;
-	t->key = pgkeel_rest_read_file(o->keyfile != NULL ? o->keyfile : o->certfile, err, errlen);
-	if (t->key == NULL)
+	if (!pgkeel_rest_tls_load(o->certfile, o->keyfile, o->keyfile_password, &changed, err,
+	                          errlen))
 		return false;
 	if (srv->verify != VERIFY_NONE) {
 		/* no cafile: the system's CAs, as ssl.create_default_context loads them */
-		t->trust = pgkeel_rest_read_file(
+		*trust = pgkeel_rest_read_file(
 		    o->cafile != NULL ? o->cafile : "/etc/ssl/certs/ca-certificates.crt", err,
 		    errlen);
-		if (t->trust == NULL)
+		if (*trust == NULL)
 			return false;
 	}
 	return true;
@@ -1007,7 +1007,7 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	struct pgkeel_rest *srv = pgkeel_xcalloc(1, sizeof(*srv));
 	pthread_condattr_t ca;
 	unsigned threads = or_default(o->threads, DEFAULT_THREADS);
-	struct tls_files tf = {0};
+	char *trust = NULL;
 	struct MHD_OptionItem ops[8];
 	size_t n_ops = 0;
 	unsigned int flags =
@@ -1042,35 +1042,34 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 			srv_free(srv);
 			return NULL;
 		}
-		if (!tls_setup(srv, o, &tf, err, errlen)) {
-			tls_files_clear(&tf);
+		if (!tls_setup(srv, o, &trust, err, errlen)) {
+			free(trust);
+			pgkeel_rest_tls_clear();
 			srv_free(srv);
 			return NULL;
 		}
 		flags |= MHD_USE_TLS;
-		ops[n_ops++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tf.cert};
-		ops[n_ops++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tf.key};
-		if (o->keyfile_password != NULL)
+		ops[n_ops++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+		                                       pgkeel_rest_tls_callback()};
+		if (trust != NULL)
 			ops[n_ops++] =
-			    (struct MHD_OptionItem){MHD_OPTION_HTTPS_KEY_PASSWORD, 0,
-			                            (void *)(uintptr_t)o->keyfile_password};
-		if (tf.trust != NULL)
-			ops[n_ops++] =
-			    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tf.trust};
+			    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, trust};
 	}
 	ops[n_ops++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
 	fd = bind_listen(o->listen, or_default(o->backlog, DEFAULT_BACKLOG), &srv->port, err,
 	                 errlen);
 	if (fd == -1) {
-		tls_files_clear(&tf);
+		free(trust);
+		pgkeel_rest_tls_clear();
 		srv_free(srv);
 		return NULL;
 	}
 	if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
 		(void)pgkeel_fmt(err, errlen, "REST API: cannot start a thread");
 		close(fd);
-		tls_files_clear(&tf);
+		free(trust);
+		pgkeel_rest_tls_clear();
 		srv_free(srv);
 		return NULL;
 	}
@@ -1084,7 +1083,7 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, or_default(o->per_ip_connections, DEFAULT_PER_IP),
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
 	    on_connection, srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
-	tls_files_clear(&tf);
+	free(trust);
 	if (srv->d == NULL) {
 		(void)pgkeel_fmt(err, errlen, "REST API: libmicrohttpd did not start on %s%s",
 		                 o->listen, srv->tls ? " (check the certificate and key)" : "");
@@ -1133,6 +1132,8 @@ void pgkeel_rest_stop(struct pgkeel_rest *srv)
 	if (srv->d != NULL)
 		MHD_stop_daemon(srv->d);
 	srv->d = NULL;
+	if (srv->tls)
+		pgkeel_rest_tls_clear(); /* no session uses a certificate any more */
 	srv_unref(srv);
 }
 

@@ -163,6 +163,21 @@ void pgkeel_rest_sched_drop_locked(struct pgkeel_rest *srv);
 void pgkeel_rest_set_text(struct answer *a, int status, const char *text);
 void pgkeel_rest_set_page(struct answer *a, int status);
 
+/* ---- rest_tls.c: the server certificate (one REST server per process) ---- */
+
+/*
+ * Load certfile and keyfile (NULL: the key is in certfile; password for an
+ * encrypted key) as the certificate the next handshakes get.  *changed:
+ * they differ from the current ones.  False with the reason in err (the
+ * current certificate stays).
+ */
+bool pgkeel_rest_tls_load(const char *certfile, const char *keyfile, const char *password,
+                          bool *changed, char *err, size_t errlen);
+/* Free every certificate loaded (after MHD_stop_daemon). */
+void pgkeel_rest_tls_clear(void);
+/* The value of MHD_OPTION_HTTPS_CERT_CALLBACK. */
+void *pgkeel_rest_tls_callback(void);
+
 /* ---- rest_handlers.c ---- */
 
 /* Patroni's parse_request: do_<METHOD>_<first segment>, else do_<METHOD>. */

@@ -281,7 +281,8 @@ def pki():
             "ca.crt", "-days", "2", "-subj", "/CN=pgkeel test CA", cwd=d)
     with open(os.path.join(d, "san.cnf"), "w") as f:
         f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name, extra in (("server", ["-extfile", "san.cnf"]), ("client", [])):
+    for name, extra in (("server", ["-extfile", "san.cnf"]), ("client", []),
+                        ("server2", ["-extfile", "san.cnf"])):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
                 name + ".csr", "-subj", "/CN=" + name, cwd=d)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
@@ -295,7 +296,8 @@ def pki():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def https(p, pki, method, path, cert=None, body=None, headers=None):
+def https(p, pki, method, path, cert=None, body=None, headers=None, peer=None):
+    """(status, headers, body); peer: a list the server certificate's CN is added to."""
     ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.crt"))
     if cert:
         ctx.load_cert_chain(os.path.join(pki, cert + ".crt"), os.path.join(pki, cert + ".key"))
@@ -303,6 +305,9 @@ def https(p, pki, method, path, cert=None, body=None, headers=None):
     c = http.client.HTTPSConnection("127.0.0.1", p.port, context=ctx, timeout=10)
     try:
         c.request(method, path, body=body, headers=headers or {})
+        if peer is not None:
+            subject = dict(x[0] for x in c.sock.getpeercert()["subject"])
+            peer.append(subject["commonName"])
         r = c.getresponse()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
     finally:
@@ -325,6 +330,27 @@ def test_https(start, pki):
             s.sendall(b"GET /patroni HTTP/1.0\r\n\r\n")
             if not s.recv(100).startswith(b"HTTP/1.0 200"):
                 raise OSError("no HTTP answer")
+
+    # a renewed certificate in the same files: in force after a reload
+    live = tempfile.mkdtemp(prefix="pgkeel-live-")
+    try:
+        for src, dst in (("server.crt", "live.crt"), ("server.key", "live.key")):
+            shutil.copy(f(src), os.path.join(live, dst))
+        p = start("--certfile", os.path.join(live, "live.crt"), "--keyfile",
+                  os.path.join(live, "live.key"))
+        p.state(**leader_state())
+        cns = []
+        assert https(p, pki, "GET", "/leader", peer=cns)[0] == 200 and cns == ["server"]
+        with open(os.path.join(live, "live.crt"), "w") as out:
+            out.write("not a certificate\n")
+        assert p.cmd("reconfigure") == "ok"  # a broken file: the old one stays
+        assert https(p, pki, "GET", "/leader", peer=cns)[0] == 200 and cns[-1] == "server"
+        for src, dst in (("server2.crt", "live.crt"), ("server2.key", "live.key")):
+            shutil.copy(f(src), os.path.join(live, dst))
+        assert p.cmd("reconfigure") == "ok"
+        assert https(p, pki, "GET", "/leader", peer=cns)[0] == 200 and cns[-1] == "server2"
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
 
     # verify_client optional: anyone may read, unsafe endpoints need a certificate
     p = start("--certfile", f("server.crt"), "--keyfile", f("server.key"), "--cafile",

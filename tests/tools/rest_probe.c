@@ -38,6 +38,8 @@
  *   sched              -> the scheduled restart as the member key shows it, or none
  *   sched_cancel       cancel it as the loop does                    -> ok
  *   reload             -> 1 when POST /reload was accepted since, else 0
+ *   reconfigure        pgkeel_rest_reconfigure() with the command line's
+ *                      options (the TLS files read again)           -> ok
  *   quit               stop the server and exit                      -> bye
  *
  * The state is one JSON object; every key is optional:
@@ -93,6 +95,7 @@ static struct pgkeel_cluster *state_cluster; /* of the last state */
 static struct pgkeel_cluster *dcs_cluster;   /* set by `dcs` */
 static bool dcs_set, cas_ok = true, dcs_down;
 static json_object *writes;
+static const struct pgkeel_rest_opts *opts; /* the command line's */
 
 static json_object *get(json_object *o, const char *k)
 {
@@ -467,6 +470,9 @@ static bool command(struct pgkeel_rest *srv, char *line)
 			pgkeel_rest_scheduled_restart_cancel(srv, rr.generation);
 		pgkeel_rest_restart_clear(&rr);
 		printf("ok\n");
+	} else if (strcmp(line, "reconfigure") == 0) {
+		pgkeel_rest_reconfigure(srv, opts);
+		printf("ok\n");
 	} else if (strcmp(line, "reload") == 0) {
 		printf("%d\n", pgkeel_rest_take_reload(srv) ? 1 : 0);
 	} else if (strcmp(line, "quit") == 0) {
@@ -594,6 +600,7 @@ int main(int argc, char **argv)
 	o.allowlist = allow;
 	o.pgkeel_version = "0.0.0-probe";
 	writes = json_object_new_array();
+	opts = &o;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	srv = pgkeel_rest_start(&o, err, sizeof(err));
 	if (srv == NULL) {
