@@ -706,7 +706,7 @@ def main():
         sys.stderr.write("%s\n" % e)
         return 2
     comment("date: %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    comment("patroni: %s; pgkeel: %s (built in %s, commit %s)" % (
+    comment("patroni: %s; pgkeel: %s (built in %s); bench tree at commit %s" % (
         version(["/usr/bin/patroni", "--version"]),
         version(commands["pgkeel"][0] + ["--version"]) if "pgkeel" in commands else "-",
         build, version(["git", "-C", TOP, "rev-parse", "--short", "HEAD"])))
