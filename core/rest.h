@@ -10,13 +10,20 @@
  *       /synchronous, /async, /asynchronous, /health, and any other path
  *       (503 and, for GET, the status document, as Patroni);
  *   GET /patroni (the status document, 200), GET /liveness, GET /readiness
- *       (status line only), GET /failsafe;
+ *       (status line only), GET /failsafe, GET /metrics (Prometheus text,
+ *       Patroni 3.0.2's names and scope label);
+ *   GET /history, GET /config: from the cached cluster view while it is
+ *       valid (Patroni's dcs.cluster), else queued for a read;
  *   POST /failsafe: Patroni answers it at once from memory, and so does
  *       pgkeel: a peer primary posts it with a 2 s timeout while the DCS is
  *       down, exactly when the HA loop may be blocked on DCS calls, and a
  *       late answer would make that primary demote.  The last accepted
  *       message is kept for the loop (pgkeel_rest_failsafe_last) and the
  *       loop is woken.
+ *   POST /restart with a schedule (202, 409), DELETE /restart (200, 404):
+ *       the scheduled restart is kept here (pgkeel_rest_scheduled_restart);
+ *   POST /reload: 202 at once, the loop reloads (pgkeel_rest_take_reload);
+ *   POST /sigterm (202, nothing done), POST /citus (200 OK, no Citus).
  * Queued to the HA loop (the connection is suspended meanwhile, so health
  * checks never wait behind them):
  *   POST /switchover, POST /failover: body parsed and checked here (401,
@@ -24,14 +31,26 @@
  *       candidate, scheduled_at and pause); the loop does the rest
  *       (feasibility 412s, the failover key, polling) and answers with
  *       pgkeel_rest_reply().
+ *   GET /cluster (a fresh read, as Patroni forces one), PATCH /config,
+ *       PUT /config, DELETE /switchover: answered on a fresh read by
+ *       pgkeel_rest_answer_dcs() (rest_docs.c);
+ *   POST /restart without a schedule: its filters checked here (Patroni's
+ *       400/422 texts, key by key); the loop runs ha.c's restart request and
+ *       answers when PostgreSQL is up again (the deadline moved to the start
+ *       timeout), so the client waits as with Patroni;
+ *   POST /reinitialize: force read here, the decision is the loop's.
  * Any other method/path combination: 501 "Unsupported method ('X')", the
  * page whose text patronictl looks for ("Server does not support this
- * operation").  Issue 6 adds its endpoints as rows of the route table in
- * rest.c; those that need the DCS become new request kinds.
+ * operation").
  *
- * Unsafe endpoints (POST/PUT/PATCH/DELETE) check basic auth first when
- * restapi.authentication is set: 401 "no auth header received" / "not
- * authenticated" with WWW-Authenticate: Basic realm="Patroni".
+ * Unsafe endpoints (POST/PUT/PATCH/DELETE) pass Patroni's access check
+ * first: restapi.allowlist / allowlist_include_members (403 "Access is
+ * denied"), a client certificate when TLS verifies clients (403 "client
+ * certificate required"), then basic auth when restapi.authentication is
+ * set: 401 "no auth header received" / "not authenticated" with
+ * WWW-Authenticate: Basic realm="Patroni".  With verify_client: required a
+ * client without a valid certificate gets no answer at all (Python's
+ * handshake refuses it).
  *
  * The loop's side:
  *   1. the server posts PGKEEL_EVENT_OTHER through the host (host.h) when a
