@@ -647,80 +647,61 @@ static void handle_reload(struct MHD_Connection *c, struct conn *cc, struct answ
 bool pgkeel_rest_dispatch(struct MHD_Connection *c, struct conn *cc, const char *url,
                           const char *method, struct answer *a)
 {
+	struct json_object *body;
+
 	switch (cc->route) {
 	case R_HEALTH:
 	case R_PATRONI:
 	case R_LIVENESS:
 	case R_READINESS:
 		handle_health(c, cc, url, a);
-		break;
+		return false;
 	case R_GET_FAILSAFE:
 		handle_get_failsafe(a);
-		break;
+		return false;
 	case R_POST_FAILSAFE:
 		handle_post_failsafe(c, cc, a);
-		break;
+		return false;
 	case R_SWITCHOVER:
+		return handle_failover(c, cc, PGKEEL_REST_SWITCHOVER, a);
 	case R_FAILOVER:
-		if (handle_failover(
-		        c, cc,
-		        cc->route == R_FAILOVER ? PGKEEL_REST_FAILOVER : PGKEEL_REST_SWITCHOVER, a))
-			return true;
-		break;
+		return handle_failover(c, cc, PGKEEL_REST_FAILOVER, a);
 	case R_CLUSTER:
-		if (queue_simple(c, cc, PGKEEL_REST_CLUSTER, NULL, a))
-			return true;
-		break;
+		return queue_simple(c, cc, PGKEEL_REST_CLUSTER, NULL, a);
 	case R_HISTORY:
+		return handle_cached_doc(c, cc, PGKEEL_REST_HISTORY, a);
 	case R_GET_CONFIG:
-		if (handle_cached_doc(
-		        c, cc, cc->route == R_HISTORY ? PGKEEL_REST_HISTORY : PGKEEL_REST_CONFIG,
-		        a))
-			return true;
-		break;
+		return handle_cached_doc(c, cc, PGKEEL_REST_CONFIG, a);
 	case R_METRICS:
 		handle_metrics(a);
-		break;
+		return false;
 	case R_PATCH_CONFIG:
+		return handle_config_write(c, cc, PGKEEL_REST_PATCH_CONFIG, a);
 	case R_PUT_CONFIG:
-		if (handle_config_write(c, cc,
-		                        cc->route == R_PATCH_CONFIG ? PGKEEL_REST_PATCH_CONFIG
-		                                                    : PGKEEL_REST_PUT_CONFIG,
-		                        a))
-			return true;
-		break;
+		return handle_config_write(c, cc, PGKEEL_REST_PUT_CONFIG, a);
 	case R_RELOAD:
 		handle_reload(c, cc, a);
-		break;
+		return false;
 	case R_RESTART:
-		if (handle_restart(c, cc, a))
-			return true;
-		break;
+		return handle_restart(c, cc, a);
 	case R_DELETE_RESTART:
 		handle_delete_restart(c, cc, a);
-		break;
+		return false;
 	case R_REINITIALIZE:
-		if (handle_reinitialize(c, cc, a))
-			return true;
-		break;
+		return handle_reinitialize(c, cc, a);
 	case R_DELETE_SWITCHOVER:
-		if (check_access(c, cc, a) &&
-		    queue_simple(c, cc, PGKEEL_REST_DELETE_SWITCHOVER, NULL, a))
-			return true;
-		break;
+		return check_access(c, cc, a) &&
+		       queue_simple(c, cc, PGKEEL_REST_DELETE_SWITCHOVER, NULL, a);
 	case R_SIGTERM: /* a Windows test hook in Patroni: accepted, nothing done */
 		if (check_access(c, cc, a))
 			pgkeel_rest_set_text(a, 202, "shutdown scheduled");
-		break;
-	case R_CITUS: { /* only a Citus coordinator acts on it */
-		struct json_object *body;
-
+		return false;
+	case R_CITUS: /* only a Citus coordinator acts on it */
 		if (check_access(c, cc, a) && (body = read_json(c, cc, false, a)) != NULL) {
 			json_object_put(body);
 			pgkeel_rest_set_text(a, 200, "OK");
 		}
-		break;
-	}
+		return false;
 	case R_UNSUPPORTED: {
 		char *m = pgkeel_asprintf("Unsupported method ('%s')", method);
 
@@ -728,7 +709,7 @@ bool pgkeel_rest_dispatch(struct MHD_Connection *c, struct conn *cc, const char 
 		a->kind = B_PAGE;
 		a->body = pgkeel_rest_error_page(501, m);
 		free(m);
-		break;
+		return false;
 	}
 	}
 	return false;
