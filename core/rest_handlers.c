@@ -261,6 +261,13 @@ static struct json_object *read_json(struct MHD_Connection *c, struct conn *cc, 
 	return NULL;
 }
 
+/* check_access, then _read_json_content: the body, or NULL with the answer set. */
+static struct json_object *unsafe_body(struct MHD_Connection *c, struct conn *cc, bool optional,
+                                       struct answer *a)
+{
+	return check_access(c, cc, a) ? read_json(c, cc, optional, a) : NULL;
+}
+
 static char *field_text(struct json_object *body, const char *name, bool none_as_null)
 {
 	struct json_object *v = NULL;
@@ -406,9 +413,7 @@ static bool handle_failover(struct MHD_Connection *c, struct conn *cc, enum pgke
 	int loop_wait, status;
 	struct req *r;
 
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, false, a);
+	body = unsafe_body(c, cc, false, a);
 	if (body == NULL)
 		return false;
 	l = field_text(body, "leader", false);
@@ -493,9 +498,7 @@ static bool handle_config_write(struct MHD_Connection *c, struct conn *cc,
 {
 	struct json_object *body;
 
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, false, a);
+	body = unsafe_body(c, cc, false, a);
 	if (body == NULL)
 		return false;
 	return queue_simple(c, cc, kind, body, a);
@@ -518,9 +521,7 @@ static bool handle_restart(struct MHD_Connection *c, struct conn *cc, struct ans
 	int status;
 	struct req *r;
 
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, true, a);
+	body = unsafe_body(c, cc, true, a);
 	if (body == NULL)
 		return false;
 	if (json_object_object_length(body) > 0) {
@@ -613,9 +614,7 @@ static bool handle_reinitialize(struct MHD_Connection *c, struct conn *cc, struc
 	struct req *r;
 	char *text;
 
-	if (!check_access(c, cc, a))
-		return false;
-	body = read_json(c, cc, true, a);
+	body = unsafe_body(c, cc, true, a);
 	if (body == NULL)
 		return false;
 	if (json_object_object_length(body) > 0) {
@@ -697,7 +696,7 @@ bool pgkeel_rest_dispatch(struct MHD_Connection *c, struct conn *cc, const char 
 			pgkeel_rest_set_text(a, 202, "shutdown scheduled");
 		return false;
 	case R_CITUS: /* only a Citus coordinator acts on it */
-		if (check_access(c, cc, a) && (body = read_json(c, cc, false, a)) != NULL) {
+		if ((body = unsafe_body(c, cc, false, a)) != NULL) {
 			json_object_put(body);
 			pgkeel_rest_set_text(a, 200, "OK");
 		}
