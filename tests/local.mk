@@ -218,13 +218,13 @@ tests_tools_rest_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS)
 # core/rest*.c and core/state.c: health-check codes, the status document, request checks.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_rest
-tests_unit_test_rest_SOURCES = tests/unit/test_rest.c
+tests_unit_test_rest_SOURCES = tests/unit/test_rest.c tests/unit/rest_test.h
 tests_unit_test_rest_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_rest_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_rest
 # core/rest_docs.c, rest_access.c and the /restart checks: the rest of the REST API.
 check_PROGRAMS += tests/unit/test_rest_api
-tests_unit_test_rest_api_SOURCES = tests/unit/test_rest_api.c
+tests_unit_test_rest_api_SOURCES = tests/unit/test_rest_api.c tests/unit/rest_test.h
 tests_unit_test_rest_api_CFLAGS = $(UNIT_CC_FLAGS)
 tests_unit_test_rest_api_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_rest_api

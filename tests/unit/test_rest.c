@@ -29,33 +29,11 @@
 #include "state.h"
 #include "util.h"
 
+#include "rest_test.h"
+
 #define NOW 1000000000 /* monotonic ms used as "now" throughout */
 
 /* ------------------------------------------------------------ builders */
-
-static struct pgkeel_cluster *cluster_of(const char *const *kv)
-{
-	struct pgkeel_cluster_builder *b = pgkeel_cluster_builder_new();
-
-	for (size_t i = 0; kv[i] != NULL; i += 2) {
-		struct pgkeel_dcs_entry e = {.key = kv[i],
-		                             .value = kv[i + 1],
-		                             .value_len = strlen(kv[i + 1]),
-		                             .version = "1"};
-
-		(void)pgkeel_cluster_builder_add(b, &e);
-	}
-	return pgkeel_cluster_builder_finish(b);
-}
-
-static struct json_object *json_of(const char *text)
-{
-	struct json_object *o = NULL;
-	char err[128];
-
-	assert_true(pgkeel_json_parse(text, strlen(text), &o, err, sizeof(err)));
-	return o;
-}
 
 /* A status query's answer: a primary at lsn, or a replica that replayed up to lsn. */
 static struct pgkeel_pg_status *status_new(bool in_recovery, int64_t lsn)

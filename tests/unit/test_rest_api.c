@@ -29,29 +29,7 @@
 #include "state.h"
 #include "util.h"
 
-static struct json_object *json_of(const char *text)
-{
-	struct json_object *o = NULL;
-	char err[128];
-
-	assert_true(pgkeel_json_parse(text, strlen(text), &o, err, sizeof(err)));
-	return o;
-}
-
-static struct pgkeel_cluster *cluster_of(const char *const *kv)
-{
-	struct pgkeel_cluster_builder *b = pgkeel_cluster_builder_new();
-
-	for (size_t i = 0; kv[i] != NULL; i += 2) {
-		struct pgkeel_dcs_entry e = {.key = kv[i],
-		                             .value = kv[i + 1],
-		                             .value_len = strlen(kv[i + 1]),
-		                             .version = "7"};
-
-		(void)pgkeel_cluster_builder_add(b, &e);
-	}
-	return pgkeel_cluster_builder_finish(b);
-}
+#include "rest_test.h"
 
 static void check_py_str(const char *json, const char *want)
 {
