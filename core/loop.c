@@ -568,6 +568,25 @@ static const struct pgkeel_member *member_named(const struct pgkeel_cluster *cl,
 	return cl != NULL && n != NULL ? pgkeel_cluster_get_member(cl, n) : NULL;
 }
 
+/*
+ * A running replica's timeline as Patroni's get_replica_timeline gives it
+ * (IDENTIFY_SYSTEM on a local replication connection): the sampler asks it
+ * and publishes it; the status query's receive/checkpoint timeline lags
+ * behind a timeline switch and made healthy replicas look diverged.
+ */
+static int64_t replica_timeline(const struct pgkeel_pg_status *st)
+{
+	struct pgkeel_state_view v;
+	int64_t tl = st->timeline;
+
+	pgkeel_state_acquire(&v);
+	if (v.pg != NULL && v.pg->status != NULL && v.pg->timeline > 0 &&
+	    v.pg->valid_until_ms > pgkeel_now_boottime_ms())
+		tl = v.pg->timeline;
+	pgkeel_state_release(&v);
+	return tl;
+}
+
 static void rewind_check(struct loop *L, struct cycle *c, const struct pgkeel_ha_request *rq)
 {
 	const struct pgkeel_member *m = member_named(L->cluster, rq->upstream.name);
@@ -591,7 +610,7 @@ static void rewind_check(struct loop *L, struct cycle *c, const struct pgkeel_ha
 	o.server_version = L->pg.server_version;
 	if (st != NULL && st->in_recovery) {
 		o.running = true;
-		o.running_tli = st->timeline;
+		o.running_tli = replica_timeline(st);
 		o.running_lsn = st->replay_lsn;
 	}
 	o.deadline_ms = now_ms() + 10000;

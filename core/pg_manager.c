@@ -743,7 +743,10 @@ static void *worker_main(void *arg)
 		m->cancel = false;
 		pthread_cond_broadcast(&m->cv);
 		pthread_mutex_unlock(&m->mu);
-		if (!r.no_wakeup && m->host != NULL && m->host->post_event != NULL)
+		/* a success wakes the loop for the next step at once; a failure is
+		 * seen at the next cycle (an action that fails at once must not turn
+		 * the loop into a busy one, as Patroni never wakes up for it either) */
+		if (!r.no_wakeup && res.ok && m->host != NULL && m->host->post_event != NULL)
 			m->host->post_event(m->host->ctx, PGKEEL_EVENT_OTHER);
 		pthread_mutex_lock(&m->mu);
 	}

@@ -16,9 +16,9 @@
  *           (Patroni's AsyncExecutor: one at a time), which owns the
  *           pg_ctl handle while it runs.  Refused with "<name> already in
  *           progress" while another runs.  Every step of an action is
- *           bounded by the deadlines of its request.  When it ends the
- *           loop is woken (host post_event) and collects the outcome with
- *           pgkeel_pgm_take_result().
+ *           bounded by the deadlines of its request.  When it succeeds
+ *           the loop is woken (host post_event); every outcome, failures
+ *           included, is collected with pgkeel_pgm_take_result().
  *   the post-promote CHECKPOINT: after a promotion, or whenever the
  *           primary's timeline differs from its last checkpoint's, a
  *           CHECKPOINT runs on a thread of its own with its own connection;
