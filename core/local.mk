@@ -44,12 +44,12 @@ core_libpgkeelcore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(CUR
 	$(LIBPQ_CFLAGS)
 core_libpgkeelcore_la_LIBADD = $(YAML_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(LIBPQ_LIBS) -lpthread
 # the REST API (core/rest*.c) runs on libmicrohttpd
-core_libpgkeelcore_la_CFLAGS += $(MHD_CFLAGS)
+core_libpgkeelcore_la_CFLAGS += $(MHD_CFLAGS) $(GNUTLS_CFLAGS)
 core_libpgkeelcore_la_LIBADD += $(MHD_LIBS)
 # the rest of the REST API: documents, allowlist and TLS (GnuTLS: libmicrohttpd's)
 core_libpgkeelcore_la_SOURCES += core/rest_docs.c core/rest_access.c core/loop_rest.c \
 	core/loop_rest.h core/rest_handlers.c core/rest_server.h core/rest_tls.c
-core_libpgkeelcore_la_LIBADD += -lgnutls
+core_libpgkeelcore_la_LIBADD += $(GNUTLS_LIBS)
 
 # the HTTP client to the other members' REST APIs
 core_libpgkeelcore_la_SOURCES += core/peers.c core/peers.h

@@ -102,6 +102,8 @@ struct loop {
 	bool demote_releases;      /* the running demotion releases the leader key */
 	bool demoting;             /* a demotion runs: /leader and /primary answer 503 */
 	bool params_dirty;         /* the configuration changed: rewrite postgresql.conf, reload */
+	char state_word[48];       /* SET_STATE's word for PostgreSQL's state ("" none) */
+	char state_word_over[48];  /* ... while pg_ctl's state is still this one */
 	char **copy_names;         /* logical slots being copied this cycle */
 	size_t n_copy_names;
 };
@@ -113,6 +115,16 @@ static void json_put(json_object **o)
 }
 
 /* ------------------------------------------------------------ small helpers */
+
+/* Patroni's postgres state for the member key and the REST API. */
+static const char *pg_state_word(const struct loop *L)
+{
+	const char *ctl = L->pg.ctl.state_name[0] ? L->pg.ctl.state_name : "stopped";
+
+	if (L->state_word[0] != '\0' && strcmp(L->state_word_over, L->pg.ctl.state_name) == 0)
+		return L->state_word;
+	return ctl;
+}
 
 static void notify(const struct loop *L, const char *state)
 {
@@ -881,7 +893,7 @@ static void touch_member(struct loop *L)
 	const struct pgkeel_pg_status *st = L->pg.queried ? L->pg.status : NULL;
 	char task[64], *json;
 	const char *busy = pgkeel_pgm_busy(L->pgm, task, sizeof(task));
-	const char *state = L->pg.ctl.state_name[0] ? L->pg.ctl.state_name : "stopped";
+	const char *state = pg_state_word(L);
 	struct pgkeel_err e = {0};
 	enum pgkeel_dcs_status r;
 
@@ -1196,7 +1208,12 @@ static void execute(struct loop *L, struct cycle *c, const struct pgkeel_ha_effe
 		L->role = fx->role;
 		break;
 	case PGKEEL_HA_FX_SET_STATE:
-		log_debug("postgres state: %s", fx->state ? fx->state : "?");
+		/* Patroni's own word for the state (a postmaster gone while paused is
+		 * "stopped", not "crashed"), kept until the postmaster's state changes */
+		(void)pgkeel_fmt(L->state_word, sizeof(L->state_word), "%s",
+		                 fx->state != NULL ? fx->state : "");
+		(void)pgkeel_fmt(L->state_word_over, sizeof(L->state_word_over), "%s",
+		                 L->pg.ctl.state_name);
 		break;
 	case PGKEEL_HA_FX_CALLBACK:
 		fire_callback(L, fx->action, fx->role);
@@ -1526,7 +1543,7 @@ static void publish(struct loop *L, bool with_pg)
 	                          ? boot - (mono - L->cluster_read_ms) + (int64_t)L->cfg->ttl * 1000
 	                          : 0;
 	s->dcs_last_seen = L->dcs_last_seen;
-	s->pg_state = pgkeel_strdup(L->pg.ctl.state_name[0] ? L->pg.ctl.state_name : "stopped");
+	s->pg_state = pgkeel_strdup(pg_state_word(L));
 	if (L->sampler != NULL && strcmp(s->pg_state, L->published_state) != 0) {
 		/* PostgreSQL changed state: have a sample taken now, not at the next tick */
 		(void)pgkeel_fmt(L->published_state, sizeof(L->published_state), "%s", s->pg_state);
