@@ -36,7 +36,7 @@ core_libpgkeelcore_la_SOURCES = \
 	core/dcs_client.c core/dcs_client.h \
 	core/member.c core/member.h \
 	core/history.c core/history.h \
-	core/loop.c core/loop.h \
+	core/loop.c core/loop.h core/loop_act.c core/loop_internal.h \
 	core/state.c core/state.h \
 	core/rest.c core/rest.h core/rest_internal.h \
 	core/rest_status.c core/rest_failover.c
