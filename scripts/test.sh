@@ -99,15 +99,17 @@ cat_failed_logs() {
 	done
 }
 
-# Multi-node scenario modules (several clusters each, minutes of wall time):
-# they run once, against the normal build.  The sanitizer pass runs every
+# Multi-node scenario modules and the slowest server suites (several
+# clusters or ensembles each, minutes of wall time): they run once, against
+# the normal build.  The sanitizer pass runs every
 # other integration test, the 3-node core scenario (test_ha_cluster.py)
 # included, so the daemon's HA paths still run under ASan+UBSan.
 SCENARIO_MODULES="test_ha_steady.py test_ha_failover.py test_ha_split_brain.py
 	test_ha_watchdog.py test_ha_slow_restart.py test_ha_bad_values.py
 	test_ha_zookeeper.py test_demo.py test_rest_matrix.py
 	test_patronictl.py test_haproxy_pgbouncer.py test_rest_tls.py
-	test_zookeeper_patroni_compat.py test_etcd3_patroni_compat.py"
+	test_zookeeper_patroni_compat.py test_etcd3_patroni_compat.py
+	test_dcs_zookeeper.py test_etcd3_cluster.py test_rest_api.py"
 
 integration() {
 	local dir=$1 mode=${2:-all} ignore=()
