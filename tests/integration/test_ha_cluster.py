@@ -76,9 +76,11 @@ def test_bootstrap_switchover_failover(cluster):
     assert "bootstrap" not in open(c.node("pg-2").conf).read()
     c.start()
     assert c.wait_leader(timeout=90) == "pg-1"
-    rows = wait_rows(c, {"pg-1": ("Leader", "running"), "pg-2": ("Replica", "running"),
-                         "pg-3": ("Replica", "running")}, timeout=90)
-    assert all(r[2] == "1" for r in rows.values()), rows
+    wait_rows(c, {"pg-1": ("Leader", "running"), "pg-2": ("Replica", "running"),
+                  "pg-3": ("Replica", "running")}, timeout=90)
+    # a member key carries its timeline once its first status query answered
+    poll(lambda: all(r[2] == "1" for r in list_rows(c.patronictl("list")).values()), 30,
+         "timeline 1 on every member in patronictl list")
     # HAProxy's view: /leader on the leader only, /replica on the others
     assert c.node("pg-1").rest("/leader")[0] == 200
     assert c.node("pg-1").rest("/replica")[0] == 503
