@@ -485,7 +485,7 @@ char *pgkeel_rest_metrics(const struct pgkeel_state_view *v, const struct pgkeel
 	bool primary = strcmp(pv->role, "master") == 0 || strcmp(pv->role, "primary") == 0;
 	bool replica = st != NULL && st->in_recovery;
 	struct metrics m = {.b = {0}};
-	char version[32];
+	char version[32], timeline[32];
 
 	pgkeel_sbuf_puts(&m.b, "{scope=\"");
 	pgkeel_sbuf_puts(&m.b, l != NULL && l->scope != NULL ? l->scope : "None");
@@ -544,11 +544,14 @@ char *pgkeel_rest_metrics(const struct pgkeel_state_view *v, const struct pgkeel
 	metric_int(&m, "patroni_failsafe_mode_is_active", "gauge",
 	           "Value is 1 if the cluster is unlocked, 0 if locked.",
 	           l != NULL && l->failsafe_active);
-	/* a replica whose timeline is not known yet: Patroni prints None, which
-	 * no Prometheus parser takes; 0 here */
-	metric_int(&m, "patroni_postgres_timeline", "counter",
-	           "Postgres timeline of this node (if running), 0 otherwise.",
-	           st != NULL && v->pg->timeline > 0 ? v->pg->timeline : 0);
+	/* 0 when PostgreSQL was not queried; a queried replica whose timeline is
+	 * not known yet prints Python's None, as 3.0.2 does (postgres.get('timeline', 0)
+	 * finds the key holding None) */
+	(void)pgkeel_fmt(timeline, sizeof(timeline), "%lld",
+	                 st != NULL ? (long long)v->pg->timeline : 0LL);
+	metric(&m, "patroni_postgres_timeline", "counter",
+	       "Postgres timeline of this node (if running), 0 otherwise.",
+	       st != NULL && v->pg->timeline <= 0 ? "None" : timeline);
 	metric_int(&m, "patroni_dcs_last_seen", "gauge",
 	           "Epoch timestamp when DCS was last contacted successfully by Patroni.",
 	           l != NULL ? l->dcs_last_seen : 0);

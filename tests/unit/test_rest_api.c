@@ -261,13 +261,31 @@ static void test_metrics(void **state)
 	assert_string_equal(
 	    metric_line(text, "patroni_postgres_server_version", line, sizeof(line)),
 	    "patroni_postgres_server_version {scope=\"batman\"} 150018");
+	/* queried, timeline not known: Python's None, as 3.0.2 prints it */
 	assert_string_equal(metric_line(text, "patroni_postgres_timeline", line, sizeof(line)),
-	                    "patroni_postgres_timeline{scope=\"batman\"} 0");
+	                    "patroni_postgres_timeline{scope=\"batman\"} None");
 	assert_string_equal(metric_line(text, "patroni_pending_restart", line, sizeof(line)),
 	                    "patroni_pending_restart{scope=\"batman\"} 1");
 	assert_string_equal(metric_line(text, "patroni_cluster_unlocked", line, sizeof(line)),
 	                    "patroni_cluster_unlocked{scope=\"batman\"} 0");
 	assert_true(text[strlen(text) - 1] == '\n');
+	free(text);
+
+	v.pg->timeline = 3;
+	text = pgkeel_rest_metrics(&v, &pv);
+	assert_string_equal(metric_line(text, "patroni_postgres_timeline", line, sizeof(line)),
+	                    "patroni_postgres_timeline{scope=\"batman\"} 3");
+	free(text);
+
+	/* not queried (PostgreSQL stopped): no timeline key, 0 */
+	free(v.loop->pg_state);
+	v.loop->pg_state = pgkeel_strdup("stopped");
+	pgkeel_rest_pgview_get(&v, 1000, &pv);
+	text = pgkeel_rest_metrics(&v, &pv);
+	assert_string_equal(metric_line(text, "patroni_postgres_timeline", line, sizeof(line)),
+	                    "patroni_postgres_timeline{scope=\"batman\"} 0");
+	assert_string_equal(metric_line(text, "patroni_postgres_running", line, sizeof(line)),
+	                    "patroni_postgres_running{scope=\"batman\"} 0");
 	free(text);
 	pgkeel_state_release(&v);
 }
