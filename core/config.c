@@ -982,7 +982,8 @@ static void validate_local(struct pgkeel_config *c, const struct pgkeel_config_o
 	json_object *dcs = pgkeel_json_path(c->local, "bootstrap.dcs");
 
 	validate_map(&v, c->local, "");
-	check_required(&v, c->local);
+	if (!opts->ctl)
+		check_required(&v, c->local);
 	if (json_object_is_type(dcs, json_type_object)) {
 		struct vctx dv = v;
 
@@ -1073,6 +1074,12 @@ struct pgkeel_config *pgkeel_config_load(const char *path, const struct pgkeel_c
 		json_object *merged = pgkeel_json_merge(local, env);
 
 		mark_env_positions(env, "", positions);
+		json_object_put(local);
+		local = merged;
+	}
+	if (opts->overlay != NULL) {
+		json_object *merged = pgkeel_json_merge(local, opts->overlay);
+
 		json_object_put(local);
 		local = merged;
 	}

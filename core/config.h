@@ -48,6 +48,10 @@ struct pgkeel_config_opts {
 	bool check_env;   /* probe ports, binaries, the backend (--validate-config) */
 	bool offline;     /* with check_env: no network connection (DCS reachability) */
 	bool use_environ; /* merge PATRONI_* / PGKEEL_* (consumes them, once per process) */
+	bool ctl;         /* pgkeelctl: only a DCS section is required (no name, restapi,
+	                     postgresql), as patronictl reads a daemon's file or a short one */
+	json_object *overlay; /* borrowed; deep-merged over the file and the environment
+	                         (null deletes): pgkeelctl --dcs-url */
 };
 
 struct pgkeel_config {
