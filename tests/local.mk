@@ -283,3 +283,10 @@ check_PROGRAMS += tests/tools/wd_probe
 tests_tools_wd_probe_SOURCES = tests/tools/wd_probe.c
 tests_tools_wd_probe_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 tests_tools_wd_probe_LDADD = core/libpgkeelcore.la $(JSONC_LIBS)
+
+# pgkeelctl's shared parts (ctl/)
+check_PROGRAMS += tests/unit/test_ctl
+tests_unit_test_ctl_SOURCES = tests/unit/test_ctl.c
+tests_unit_test_ctl_CFLAGS = $(UNIT_CC_FLAGS) -I$(top_srcdir)/ctl
+tests_unit_test_ctl_LDADD = ctl/libpgkeelctl.la $(UNIT_LIBS) -lm
+TESTS += tests/unit/test_ctl
