@@ -50,6 +50,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("PGKEEL_BUILDDIR", os.path.join(TOP, "build", "default"))
 PGKEEL = os.path.join(BUILD, "core", "pgkeel")
 ETCD3_SO = os.path.join(BUILD, "backends", "etcd3", ".libs", "dcs_etcd3.so")
+PGKEELCTL = os.path.join(BUILD, "ctl", "pgkeelctl")
 PR_SET_CHILD_SUBREAPER = 36
 
 SUPERUSER_PW = "su-pw-4b1c"
@@ -367,6 +368,18 @@ class HaCluster:
         if check and p.returncode != 0:
             raise AssertionError("patronictl %s failed (%d): %s" % (args, p.returncode, out))
         return out
+
+    # ---- pgkeelctl against the same DCS ----
+    def pgkeelctl(self, *args, conf=None, stdin=None, timeout=60, env=None):
+        """Run pgkeelctl (-c conf, default: pg-1's configuration file); returns
+        (exit status, stdout, stderr).  stdin: text fed to its prompts."""
+        e = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.base, "TZ": "UTC",
+             "PGKEEL_BACKEND_DIR": self.backends}
+        e.update(env or {})
+        p = subprocess.run([PGKEELCTL, "-c", conf or self.nodes[0].conf] + list(args),
+                           input=(stdin or "").encode(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout, env=e)
+        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
     # ---- teardown ----
     def stop(self):
