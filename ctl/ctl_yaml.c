@@ -8,6 +8,7 @@
  */
 #include "autoconf.h"
 
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,12 +39,40 @@ static bool scalar(yaml_emitter_t *e, const char *tag, const char *s, yaml_scala
 	return yaml_emitter_emit(e, &ev) != 0;
 }
 
+/*
+ * PyYAML's implicit resolvers that pgkeel's loader leaves as strings (it
+ * keeps timestamps as text, as the configuration wants them): timestamp,
+ * merge (<<) and value (=).  A plain scalar matching one is quoted.
+ */
+static bool pyyaml_special(const char *s)
+{
+	static const char *const timestamp =
+	    "^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt]|[ \t]+)[0-9]{1,2}"
+	    ":[0-9]{2}:[0-9]{2}(\\.[0-9]*)?([ \t]*(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?)$";
+	regex_t re;
+	bool m;
+
+	if (strcmp(s, "<<") == 0 || strcmp(s, "=") == 0)
+		return true;
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	if (regcomp(&re, timestamp, REG_EXTENDED | REG_NOSUB) != 0)
+		return false;
+	m = regexec(&re, s, 0, NULL, 0) == 0;
+	regfree(&re);
+	return m;
+}
+
 /* Would this plain text read back as a string equal to itself? */
 static bool plain_is_string(const char *s)
 {
-	json_object *v = pgkeel_yaml_resolve_plain(s, strlen(s));
-	bool ok = json_object_is_type(v, json_type_string);
+	json_object *v;
+	bool ok;
 
+	if (pyyaml_special(s))
+		return false;
+	v = pgkeel_yaml_resolve_plain(s, strlen(s));
+	ok = json_object_is_type(v, json_type_string);
 	json_object_put(v);
 	return ok;
 }

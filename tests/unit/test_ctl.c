@@ -164,14 +164,16 @@ static void test_yaml_quoting(void **state)
 {
 	json_object *v = json_tokener_parse(
 	    "{\"a\":\"on\",\"b\":\"1\",\"c\":\"\",\"d\":[1,\"x\"],\"e\":{\"f\":null},\"g\":\"0755\","
-	    "\"h\":\"a b: c\",\"i\":1.5,\"j\":\"yes\",\"k\":\"-\"}");
+	    "\"h\":\"a b: c\",\"i\":1.5,\"j\":\"yes\",\"k\":\"-\",\"l\":\"2026-11-26T05:09:37.02+00:00\","
+	    "\"m\":\"2026-11-26\",\"n\":\"<<\",\"o\":\"2026-11-26x\"}");
 	json_object *t = json_tokener_parse("{\"dc\":\"x\",\"n\":true}");
 	char *y;
 
 	(void)state;
 	y = ctl_yaml_dump(v, false);
 	assert_string_equal(y, "a: 'on'\nb: '1'\nc: ''\nd:\n- 1\n- x\ne:\n  f: null\ng: '0755'\n"
-	                       "h: 'a b: c'\ni: 1.5\nj: 'yes'\nk: '-'\n");
+	                       "h: 'a b: c'\ni: 1.5\nj: 'yes'\nk: '-'\nl: '2026-11-26T05:09:37.02+00:00'\n"
+	                       "m: '2026-11-26'\nn: '<<'\no: 2026-11-26x\n");
 	free(y);
 	y = ctl_yaml_dump(t, true);
 	assert_string_equal(y, "{dc: x, n: true}\n");
