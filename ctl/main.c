@@ -22,6 +22,14 @@ static const struct ctl_command *const commands[] = {
     &ctl_cmd_history,
     &ctl_cmd_version,
     &ctl_cmd_why,
+    &ctl_cmd_switchover,
+    &ctl_cmd_failover,
+    &ctl_cmd_restart,
+    &ctl_cmd_reload,
+    &ctl_cmd_reinit,
+    &ctl_cmd_flush,
+    &ctl_cmd_pause,
+    &ctl_cmd_resume,
 };
 
 static void usage(FILE *f)
