@@ -116,7 +116,8 @@ const struct pgkeel_conf_key pgkeel_local_keys[] = {
 	  "also allow the cluster members' hosts"),
 	K0("restapi.http_extra_headers", FREEMAP, 0, "headers added to every response"),
 	K0("restapi.https_extra_headers", FREEMAP, 0, "headers added to responses over HTTPS"),
-	K("restapi.request_queue_size", INT, "5", 0, "listen backlog, 0..4096 (Patroni 3.0.3)"),
+	K("restapi.request_queue_size", INT, "128", 0,
+	  "listen backlog, 0..4096 (Patroni 3.0.3; its default is 5)"),
 
 	/* ---- ctl */
 	K0("ctl", MAP, 0, "client settings for pgkeelctl/patronictl and peer requests"),

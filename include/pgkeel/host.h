@@ -69,7 +69,7 @@ struct pgkeel_host {
 	uint32_t struct_size; /* sizeof(struct pgkeel_host) in the host */
 	void *ctx;            /* opaque, passed back to every member below */
 
-	/* Log one record.  The host adds time, level and a module prefix. */
+	/* Log one record.  The host adds time and level; the text names its module. */
 	void (*log)(void *ctx, enum pgkeel_log_level level, const char *fmt, ...)
 		PGKEEL_PRINTF(3, 4);
 
