@@ -14,6 +14,7 @@ change are on every node after it.
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 (PGKEEL_BUILDDIR names the build tree; default build/default).
 """
+import json
 import os
 import shutil
 import signal
@@ -140,6 +141,12 @@ def test_zookeeper_bootstrap_switchover_failover(cluster):
                   "pg-3": ("Replica", "running")}, timeout=90)
     write_row(c.node("pg-2"), 2)
     wait_row_everywhere(c.nodes, 2)
+    # pgkeelctl reads the same cluster through dcs_zookeeper.so (a ctl handle)
+    def same_list():
+        rc, ours, err = c.pgkeelctl("list", "-f", "json")
+        assert rc == 0, err
+        return json.loads(ours) == json.loads(c.patronictl("list", "-f", "json"))
+    poll(same_list, 30, "pgkeelctl list == patronictl list on ZooKeeper")
 
     # the leader freezes: the server expires its session (ttl 10 s), the
     # leader znode goes with it and a replica is promoted
