@@ -158,6 +158,31 @@ static bool data_file_exists(const struct loop *L, const char *name)
 	return ok;
 }
 
+/*
+ * pg_controldata of a stopped data directory: run once, then again only
+ * when global/pg_control changed (size, inode or modification time), so a
+ * node waiting with PostgreSQL stopped does not fork a program per cycle.
+ * Returns a new reference or NULL (err says why).
+ */
+static json_object *controldata_cached(struct loop *L, char *err, size_t errlen)
+{
+	char *path = pgkeel_asprintf("%s/global/pg_control", L->cfg->data_dir);
+	struct stat st;
+	bool have = stat(path, &st) == 0;
+
+	free(path);
+	if (have && L->cd_cache != NULL && st.st_ino == L->cd_stat.st_ino &&
+	    st.st_size == L->cd_stat.st_size && st.st_mtim.tv_sec == L->cd_stat.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == L->cd_stat.st_mtim.tv_nsec)
+		return json_object_get(L->cd_cache);
+	json_object_put(L->cd_cache);
+	L->cd_cache = pgkeel_pgm_controldata(L->cfg, now_ms() + 5000, err, errlen);
+	if (L->cd_cache == NULL || !have)
+		return L->cd_cache == NULL ? NULL : json_object_get(L->cd_cache);
+	L->cd_stat = st;
+	return json_object_get(L->cd_cache);
+}
+
 static void gather_pg(struct loop *L, struct cycle *c)
 {
 	const struct pgkeel_pgm_state *s = &L->pg;
@@ -203,7 +228,7 @@ static void gather_pg(struct loop *L, struct cycle *c)
 	if (!s->running && !s->data_dir_empty && !s->data_dir_error && !s->busy) {
 		char err[256];
 		const char *v;
-		json_object *cd = pgkeel_pgm_controldata(L->cfg, now_ms() + 5000, err, sizeof(err));
+		json_object *cd = controldata_cached(L, err, sizeof(err));
 		json_object *use = pgkeel_json_path(L->cfg->effective, "postgresql.use_pg_rewind");
 
 		if (cd != NULL && pgkeel_controldata_str(cd, "Database cluster state", &v)) {
@@ -1129,6 +1154,7 @@ int pgkeel_loop_run(const struct pgkeel_loop_opts *opts)
 	pgkeel_cluster_unref(L->old_cluster);
 	pgkeel_ha_state_clear(&L->hs);
 	json_put(&L->status_slots);
+	json_put(&L->cd_cache);
 	free(L->applied_config);
 	free(L->last_message);
 	pgkeel_state_publish_loop(NULL);

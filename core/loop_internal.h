@@ -63,6 +63,9 @@ struct pending_req {
 
 struct loop {
 	struct pgkeel_config *cfg;
+	/* pg_controldata of the stopped data directory, kept while global/pg_control is unchanged */
+	struct json_object *cd_cache;
+	struct stat cd_stat;
 	const char *config_path;
 	bool strict;
 	int sigfd;
