@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A quick check of the benchmark's own parts, run by hand (no cluster, a
-second or two): the write-gap arithmetic on a made-up writer log, and the
-generated files as pgkeel and HAProxy read them (Patroni's own
+second or two): the write-gap arithmetic on a made-up writer log,
+restbench's reading of wrk's reports, and the generated files as pgkeel and HAProxy read them (Patroni's own
 --validate-config rejects loopback addresses that it runs with fine).
 
     PGKEEL_BUILDDIR=build/default /usr/bin/python3 bench/selfcheck.py
@@ -17,6 +17,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import restbench  # noqa: E402
 import writegap  # noqa: E402
 import writer  # noqa: E402
 
@@ -51,6 +52,60 @@ def gap_arithmetic():
     check(writegap.summary([None]) is None, "no values: no summary")
 
 
+WRK_OK = """Running 10s test @ http://127.0.0.1:27008/leader
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   209.49us  130.26us   8.41ms   93.97%
+    Req/Sec    38.22k     2.27k   43.23k    72.50%
+  Latency Distribution
+     50%  185.00us
+     75%  224.00us
+     90%    1.20ms
+     99%    1.05s
+  760489 requests in 10.00s, 96.46MB read
+  Socket errors: connect 0, read 3, write 0, timeout 17
+  Non-2xx or 3xx responses: 12
+Requests/sec:  76039.53
+Transfer/sec:      9.64MB
+"""
+
+WRK_NONE = """Running 3s test @ http://127.0.0.1:27999/x
+  2 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.00us    0.00us   0.00us    -nan%
+    Req/Sec     0.00      0.00     0.00      -nan%
+  Latency Distribution
+     50%    0.00us
+     75%    0.00us
+     90%    0.00us
+     99%    0.00us
+  0 requests in 3.01s, 0.00B read
+Requests/sec:      0.00
+Transfer/sec:       0.00B
+"""
+
+
+def wrk_reports():
+    r = restbench.parse_wrk(WRK_OK)
+    check(r["requests"] == 760489 and r["rps"] == 76039.53 and r["seconds"] == 10.0,
+          "wrk: request count, Requests/sec and duration")
+    close = (lambda x, y: x is not None and abs(x - y) < 1e-9)
+    check(close(r["p50"], 0.185) and close(r["p90"], 1.2) and close(r["p99"], 1050.0) and
+          close(r["avg"], 0.20949) and close(r["max"], 8.41),
+          "wrk: latencies in us, ms and s read as ms")
+    check(r["errors"] == {"connect": 0, "read": 3, "write": 0, "timeout": 17} and
+          r["non2xx"] == 12, "wrk: socket errors and non-2xx responses")
+    r = restbench.parse_wrk(WRK_NONE)
+    check(r["requests"] == 0 and r["rps"] == 0.0 and r["p99"] is None and
+          r["non2xx"] == 0 and sum(r["errors"].values()) == 0,
+          "wrk: no request completed: no percentiles (wrk prints zeros)")
+    try:
+        restbench.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
+        check(False, "wrk: an error message is not a report")
+    except ValueError:
+        check(True, "wrk: an error message is not a report")
+
+
 def generated_files():
     ports = writegap.Ports(26000)
     check(len(set(ports.all())) == len(ports.all()) and max(ports.all()) < 32768,
@@ -82,6 +137,7 @@ def generated_files():
 
 def main():
     gap_arithmetic()
+    wrk_reports()
     generated_files()
     print("%d failed" % len(failures) if failures else "all passed")
     return 1 if failures else 0

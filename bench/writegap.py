@@ -372,6 +372,17 @@ class Cluster:
 
     def start(self):
         p = self.ports
+        self.start_etcd()
+        cfg = os.path.join(self.dir, "haproxy.cfg")
+        subprocess.run(["haproxy", "-c", "-q", "-f", cfg], check=True)
+        self.spawn("haproxy", ["haproxy", "-db", "-f", cfg])
+        wait_for(lambda: port_busy(p.haproxy), 20, "HAProxy listening")
+        for i in NODES:
+            self.start_node(i)
+
+    def start_etcd(self):
+        """A one-member etcd on the block's ports, until it answers /health."""
+        p = self.ports
         peer = "http://127.0.0.1:%d" % p.etcd_peer
         client = "http://127.0.0.1:%d" % p.etcd
         self.spawn("etcd", ["etcd", "--name", "bench", "--data-dir",
@@ -380,12 +391,6 @@ class Cluster:
                             "--initial-advertise-peer-urls", peer, "--initial-cluster",
                             "bench=" + peer, "--initial-cluster-state", "new"])
         wait_for(lambda: self.get("%s/health" % client)[0] == 200, 30, "etcd")
-        cfg = os.path.join(self.dir, "haproxy.cfg")
-        subprocess.run(["haproxy", "-c", "-q", "-f", cfg], check=True)
-        self.spawn("haproxy", ["haproxy", "-db", "-f", cfg])
-        wait_for(lambda: port_busy(p.haproxy), 20, "HAProxy listening")
-        for i in NODES:
-            self.start_node(i)
 
     def start_node(self, i):
         self.spawn("pg-%d" % i, self.cmd + [self.node_cfg(i)], cwd=self.node_dir(i),
@@ -652,6 +657,20 @@ def version(argv):
         return "?"
 
 
+def comment_header(build, commands, tool):
+    """The run's date, versions (the supervisors, PostgreSQL, etcd, tool's
+    first line) and host as comment lines."""
+    comment("date: %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    comment("patroni: %s; pgkeel: %s (built in %s); bench tree at commit %s" % (
+        version(["/usr/bin/patroni", "--version"]),
+        version(commands["pgkeel"][0] + ["--version"]) if "pgkeel" in commands else "-",
+        build, version(["git", "-C", TOP, "rev-parse", "--short", "HEAD"])))
+    comment("%s; %s; %s" % (version([os.path.join(PG_BIN, "postgres"), "--version"]),
+                            version(["etcd", "--version"]), version(tool)))
+    comment("host: %s %s, %d cores; everything on 127.0.0.1" % (
+        platform.system(), platform.release(), os.cpu_count()))
+
+
 def pgkeel_binaries(build, dest):
     """Copies of the built daemon and etcd backend outside the build tree
     (a rebuild during the run changes nothing), in a directory pgkeel's
@@ -705,15 +724,7 @@ def main():
     except BenchError as e:
         sys.stderr.write("%s\n" % e)
         return 2
-    comment("date: %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    comment("patroni: %s; pgkeel: %s (built in %s); bench tree at commit %s" % (
-        version(["/usr/bin/patroni", "--version"]),
-        version(commands["pgkeel"][0] + ["--version"]) if "pgkeel" in commands else "-",
-        build, version(["git", "-C", TOP, "rev-parse", "--short", "HEAD"])))
-    comment("%s; %s; %s" % (version([os.path.join(PG_BIN, "postgres"), "--version"]),
-                            version(["etcd", "--version"]), version(["haproxy", "-v"])))
-    comment("host: %s %s, %d cores; everything on 127.0.0.1" % (
-        platform.system(), platform.release(), os.cpu_count()))
+    comment_header(build, commands, ["haproxy", "-v"])
     comment("profile %s, the same for both supervisors; writer: one commit every %g s "
             "through HAProxy, 1 s connect / 2 s statement timeouts" % (a.profile, a.interval))
     for k in ("ttl", "loop_wait", "retry_timeout"):

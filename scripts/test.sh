@@ -28,7 +28,7 @@ PACKAGES=(
 	etcd-server patroni python3-etcd python3-psycopg2 openssl haproxy faketime
 	zookeeper python3-kazoo
 	pgbouncer libgnutls28-dev
-	systemd curl
+	systemd curl wrk
 )
 
 declare -a timing_names=() timing_secs=() timing_status=()

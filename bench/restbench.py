@@ -1,0 +1,333 @@
+#!/usr/bin/python3
+"""REST API throughput and p99 latency of GET /leader and GET /patroni, for
+pgkeel and for Patroni 3.0.2 in the same run (see bench/README.md).
+
+For each supervisor in turn, on 127.0.0.1 only: a fresh one-member etcd and
+one node (its PostgreSQL 15 the leader), started from the same Patroni YAML
+as writegap.py's.  Debian's wrk loads the leader's REST port (2 threads, 16
+connections, 10 s, --latency), for each endpoint once with keep-alive and
+once with a `Connection: close` header (a new connection per request, as
+HAProxy's checks), in three conditions:
+
+  normal        the cluster as it is;
+  dcs_stopped   etcd SIGSTOPped for the run (SIGCONT after);
+  pg_stopped    the leader's postmaster and all its children SIGSTOPped for
+                the run (a hung PostgreSQL; SIGCONT after).
+
+After a stopped run the node must answer 200 on /leader and /patroni again
+before the next one starts.  wrk shares the machine's cores with the server.
+
+stdout: "name value unit" lines, '#' lines are comments; progress on stderr.
+Every wait has a deadline; everything started is stopped by PID at the end.
+Run as root (the servers then run as postgres) with Debian's python3:
+
+    PGKEEL_BUILDDIR=build/default /usr/bin/python3 bench/restbench.py
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import writegap as wg  # noqa: E402
+
+ENDPOINTS = ("leader", "patroni")
+MODES = ("keepalive", "close")
+CONDITIONS = ("normal", "dcs_stopped", "pg_stopped")
+NODE = 1  # the measured node, alone in its cluster: the leader
+TARGET_RATIO = 20.0
+TARGET_P99_MS = 2.0
+
+
+# ---- wrk's output -----------------------------------------------------------------------------
+
+TIME_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+NUM = r"([0-9]+(?:\.[0-9]+)?)"
+
+
+def to_ms(value, unit):
+    return float(value) * TIME_UNITS[unit]
+
+
+def parse_wrk(text):
+    """wrk --latency's report as a dict: rps, requests, seconds, latency
+    avg/max and the p50/p75/p90/p99 percentiles in ms (None when no request
+    completed: wrk then prints zeros), errors (connect, read, write,
+    timeout: socket errors), non2xx.  ValueError when the report lacks its
+    request count or Requests/sec line."""
+    out = {"errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "non2xx": 0}
+    m = re.search(r"^\s*(\d+) requests in " + NUM + r"(us|ms|s|m|h)\b", text, re.M)
+    r = re.search(r"^Requests/sec:\s*" + NUM + r"\s*$", text, re.M)
+    if not m or not r:
+        raise ValueError("not a wrk report: %r" % text[:200])
+    out["requests"] = int(m.group(1))
+    out["seconds"] = to_ms(m.group(2), m.group(3)) / 1000.0
+    out["rps"] = float(r.group(1))
+    done = out["requests"] > 0
+    lat = re.search(r"^\s*Latency\s+" + NUM + r"(us|ms|s|m|h)\s+\S+\s+" + NUM +
+                    r"(us|ms|s|m|h)", text, re.M)
+    out["avg"] = to_ms(lat.group(1), lat.group(2)) if lat and done else None
+    out["max"] = to_ms(lat.group(3), lat.group(4)) if lat and done else None
+    for pct in ("50", "75", "90", "99"):
+        p = re.search(r"^\s*%s(?:\.0+)?%%\s+%s(us|ms|s|m|h)\s*$" % (pct, NUM), text, re.M)
+        out["p" + pct] = to_ms(p.group(1), p.group(2)) if p and done else None
+    e = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if e:
+        out["errors"] = dict(zip(("connect", "read", "write", "timeout"),
+                                 (int(x) for x in e.groups())))
+    n = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if n:
+        out["non2xx"] = int(n.group(1))
+    return out
+
+
+# ---- the cluster ------------------------------------------------------------------------------
+
+class RestCluster(wg.Cluster):
+    """writegap's cluster reduced to etcd and one node, no HAProxy."""
+
+    def start(self):
+        self.start_etcd()
+        self.start_node(NODE)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.ports.api(NODE), path)
+
+    def healthy(self):
+        return self.code(NODE, "/leader") == 200 and self.code(NODE, "/patroni") == 200
+
+    def cpu_ticks(self):
+        """CPU ticks used so far by the node's supervisor process tree
+        (PostgreSQL's processes excluded)."""
+        tree, stats = wg.supervisor_tree(self.procs["pg-%d" % NODE].pid)
+        return sum(stats[p][3] for p in tree)
+
+    def pg_pids(self):
+        """The postmaster, then its children (the hung PostgreSQL's)."""
+        pm = self.postmaster_pid(NODE)
+        if pm is None:
+            raise wg.BenchError("no postmaster for pg-%d" % NODE)
+        return [pm] + wg.children(pm)
+
+    def freeze(self, cond):
+        """SIGSTOP what cond stops; the pids to SIGCONT afterwards."""
+        if cond == "dcs_stopped":
+            pids = [self.procs["etcd"].pid]
+        elif cond == "pg_stopped":
+            pids = self.pg_pids()
+        else:
+            return []
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+
+def thaw(pids):
+    for pid in reversed(pids):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def run_wrk(url, mode, a, log):
+    """One wrk run; its parsed report.  wrk's own output is appended to log."""
+    argv = ["wrk", "-t%d" % a.threads, "-c%d" % a.connections, "-d%ds" % a.duration,
+            "--timeout", "%ds" % a.wrk_timeout, "--latency"]
+    if mode == "close":
+        argv += ["-H", "Connection: close"]
+    argv.append(url)
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, timeout=a.duration + a.wrk_timeout + 30)
+    except subprocess.TimeoutExpired:  # run() has killed it by its pid
+        raise wg.BenchError("wrk did not finish within %d s" % (a.duration + a.wrk_timeout + 30))
+    text = p.stdout.decode(errors="replace")
+    with open(log, "a") as f:
+        f.write("$ %s\n%s\n" % (" ".join(argv), text))
+    if p.returncode != 0:
+        raise wg.BenchError("wrk exited %d: %s" % (p.returncode, text.strip()[-300:]))
+    try:
+        return parse_wrk(text)
+    except ValueError as e:
+        raise wg.BenchError(str(e))
+
+
+def measure(c, cond, endpoint, mode, a):
+    """One wrk run in condition cond; its report plus the status codes the
+    node answered just before and just after (while still stopped)."""
+    wg.wait_for(c.healthy, 180, "200 on pg-%d's /leader and /patroni" % NODE, 0.2)
+    frozen = c.freeze(cond)
+    try:
+        before = c.code(NODE, "/" + endpoint, 5.0)
+        ticks = c.cpu_ticks()
+        res = run_wrk(c.url("/" + endpoint), mode, a, os.path.join(c.dir, "wrk.log"))
+        ticks = c.cpu_ticks() - ticks
+        after = c.code(NODE, "/" + endpoint, 5.0)
+    finally:
+        thaw(frozen)
+    res["codes"] = (before, after)
+    res["cpu_s"] = ticks / os.sysconf("SC_CLK_TCK")
+    return res
+
+
+def name_of(endpoint, mode, cond):
+    return "%s.%s%s" % (endpoint, mode, "" if cond == "normal" else "." + cond)
+
+
+def report(c, name, res):
+    c.emit(name + ".rps", int(round(res["rps"])), "req/s")
+    for pct in ("p50", "p99"):
+        if res[pct] is not None:
+            c.emit("%s.%s" % (name, pct), round(res[pct], 3), "ms")
+    if res["max"] is not None:
+        c.emit(name + ".max", round(res["max"], 3), "ms")
+    c.emit(name + ".requests", res["requests"], "requests")
+    c.emit(name + ".non2xx", res["non2xx"], "responses")
+    c.emit(name + ".socket_errors", sum(res["errors"].values()), "errors")
+    c.emit(name + ".server_cpu", round(res["cpu_s"] / res["seconds"], 3), "cpu_s/s")
+    if res["requests"] > 0:
+        c.emit(name + ".server_cpu_per_request",
+               round(res["cpu_s"] * 1e6 / res["requests"], 1), "us")
+    errs = ", ".join("%s %d" % kv for kv in res["errors"].items() if kv[1])
+    wg.comment("%s %s: status %s before, %s after the run (None: no answer within 5 s)%s%s" % (
+        c.sup, name, res["codes"][0], res["codes"][1],
+        "; no request completed" if res["requests"] == 0 else "",
+        "; socket errors: " + errs if errs else ""))
+
+
+def run_supervisor(sup, cmd, env, a, ports, timing):
+    """All figures of one supervisor, by name (without the supervisor)."""
+    c = RestCluster(sup, cmd, env, a.run_dir, ports, timing, 0)
+    got = {}
+    wg.comment("%s: loadavg at start %s" % (sup, wg.loadavg()))
+    wg.progress("%s: starting etcd and pg-%d in %s" % (sup, NODE, c.dir))
+    try:
+        c.prepare()
+        t0 = wg.now()
+        c.start()
+        wg.wait_for(c.healthy, 300, "pg-%d leading (200 on /leader and /patroni)" % NODE, 0.2)
+        c.emit("bootstrap", wg.now() - t0, "s")
+        for cond in a.conditions:
+            for endpoint in a.endpoints:
+                for mode in a.modes:
+                    name = name_of(endpoint, mode, cond)
+                    wg.progress("%s: %s" % (sup, name))
+                    got[name] = measure(c, cond, endpoint, mode, a)
+                    report(c, name, got[name])
+                    if cond != "normal" and name_of(endpoint, mode, "normal") in got:
+                        base = got[name_of(endpoint, mode, "normal")]["rps"]
+                        if base > 0:
+                            c.emit(name + ".vs_normal", round(got[name]["rps"] / base, 3),
+                                   "ratio")
+    except (wg.BenchError, subprocess.SubprocessError, OSError) as e:
+        wg.comment("%s: FAILED: %s (logs in %s)" % (sup, e, c.dir))
+        got = None
+    finally:
+        wg.progress("%s: stopping" % sup)
+        handlers = [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)]
+        try:
+            c.stop()
+        finally:
+            signal.signal(signal.SIGINT, handlers[0])
+            signal.signal(signal.SIGTERM, handlers[1])
+        wg.comment("%s: loadavg at end %s" % (sup, wg.loadavg()))
+    return got
+
+
+def compare(p, k):
+    """pgkeel_vs_patroni ratios and the issue's target, as far as both ran."""
+    verdicts = []
+    for name in sorted(set(p) & set(k)):
+        pr, kr = p[name], k[name]
+        if pr["rps"] > 0:
+            wg.emit("pgkeel_vs_patroni.%s.rps" % name, round(kr["rps"] / pr["rps"], 2), "ratio")
+        else:
+            wg.comment("pgkeel_vs_patroni.%s.rps: Patroni completed no request" % name)
+        if pr["p99"] and kr["p99"] is not None:
+            wg.emit("pgkeel_vs_patroni.%s.p99" % name, round(kr["p99"] / pr["p99"], 4), "ratio")
+        ok = (kr["p99"] is not None and kr["p99"] < TARGET_P99_MS and
+              (pr["rps"] == 0 or kr["rps"] >= TARGET_RATIO * pr["rps"]))
+        verdicts.append(ok)
+        wg.comment("target %s: pgkeel %.0f req/s (%.1fx Patroni's %.0f), p99 %s ms: %s" % (
+            name, kr["rps"], kr["rps"] / pr["rps"] if pr["rps"] > 0 else float("inf"),
+            pr["rps"], "%.3f" % kr["p99"] if kr["p99"] is not None else "-",
+            "met" if ok else "MISSED"))
+    if verdicts:
+        wg.comment("target (>= %gx Patroni's req/s, p99 < %g ms): met in %d of %d runs" % (
+            TARGET_RATIO, TARGET_P99_MS, sum(verdicts), len(verdicts)))
+
+
+def csv(choices):
+    def parse(text):
+        items = [x for x in text.split(",") if x]
+        bad = [x for x in items if x not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError("%r: choose from %s" % (text, ",".join(choices)))
+        return items
+    return parse
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="PGKEEL_BUILDDIR: pgkeel's build tree "
+                                        "(default: build/default)")
+    ap.add_argument("--supervisors", type=csv(("patroni", "pgkeel")), default="patroni,pgkeel",
+                    help="comma-separated, run in this order (default: %(default)s)")
+    ap.add_argument("--conditions", type=csv(CONDITIONS), default=",".join(CONDITIONS))
+    ap.add_argument("--endpoints", type=csv(ENDPOINTS), default=",".join(ENDPOINTS))
+    ap.add_argument("--modes", type=csv(MODES), default=",".join(MODES))
+    ap.add_argument("--profile", choices=sorted(wg.PROFILES), default="fast")
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument("--connections", type=int, default=16, help="wrk connections")
+    ap.add_argument("--wrk-timeout", type=int, default=2,
+                    help="seconds before wrk counts a request as timed out")
+    ap.add_argument("--port-base", type=int, default=27000)
+    ap.add_argument("--run-dir", default="/var/tmp/pgkeel-restbench")
+    a = ap.parse_args()
+
+    def interrupted(signum, frame):
+        raise wg.Interrupted("signal %d" % signum)
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+
+    timing = wg.PROFILES[a.profile]
+    build = os.path.abspath(os.environ.get("PGKEEL_BUILDDIR", os.path.join(wg.TOP, "build",
+                                                                           "default")))
+    os.makedirs(a.run_dir, exist_ok=True)
+    os.chmod(a.run_dir, 0o755)
+    commands = {"patroni": (["/usr/bin/patroni"], {})}
+    try:
+        if "pgkeel" in a.supervisors:
+            commands["pgkeel"] = wg.pgkeel_binaries(build, os.path.join(a.run_dir,
+                                                                        "pgkeel-bin"))
+    except wg.BenchError as e:
+        sys.stderr.write("%s\n" % e)
+        return 2
+    wg.comment_header(build, commands, ["wrk", "--version"])
+    wg.comment("profile %s; one node per cluster, measured while it leads; wrk -t%d -c%d "
+               "-d%ds --timeout %ds --latency, sharing the %d cores with the server" % (
+                   a.profile, a.threads, a.connections, a.duration, a.wrk_timeout,
+                   os.cpu_count()))
+    ports = wg.Ports(a.port_base)
+    results = {}
+    try:
+        for s in a.supervisors:
+            results[s] = run_supervisor(s, commands[s][0], commands[s][1], a, ports, timing)
+    except wg.Interrupted as e:
+        wg.comment("interrupted (%s)" % e)
+        return 130
+    if results.get("patroni") and results.get("pgkeel"):
+        compare(results["patroni"], results["pgkeel"])
+    return 0 if all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
