@@ -302,8 +302,11 @@ write_row() {
 		(served_by - $((PORT_BASE + 431)));"
 }
 
-patronictl_list() {
-	if [ -x /usr/bin/patronictl ]; then
+cluster_list() {
+	if [ -x "$STATE/bin/pgkeelctl" ]; then
+		LC_ALL=C.UTF-8 HOME=$STATE timeout 30 "$STATE/bin/pgkeelctl" -c "$STATE/patronictl.yml" \
+			list || say "(pgkeelctl list failed)"
+	elif [ -x /usr/bin/patronictl ]; then
 		LC_ALL=C.UTF-8 HOME=$STATE timeout 30 /usr/bin/patronictl -c "$STATE/patronictl.yml" list ||
 			say "(patronictl list failed)"
 	else
@@ -378,6 +381,9 @@ build() {
 	# backend loader refuses group- or world-writable ones)
 	mkdir -p "$STATE/bin" "$STATE/backends"
 	install -m 755 "$BUILD/core/pgkeel" "$STATE/bin/pgkeel"
+	if [ -x "$BUILD/ctl/pgkeelctl" ]; then
+		install -m 755 "$BUILD/ctl/pgkeelctl" "$STATE/bin/pgkeelctl"
+	fi
 	install -m 755 "$BUILD/backends/etcd3/.libs/dcs_etcd3.so" "$STATE/backends/dcs_etcd3.so"
 	say "pgkeel: $("$STATE/bin/pgkeel" --version)"
 }
@@ -510,6 +516,7 @@ write_configs() {
 	cat >"$STATE/patronictl.yml" <<EOF
 scope: $SCOPE
 namespace: $NAMESPACE
+backend_dir: $STATE/backends
 etcd3:
   hosts: 127.0.0.1:$(etcd_port)
 EOF
@@ -543,7 +550,7 @@ start_node() {
 
 show_summary() {
 	say
-	patronictl_list
+	cluster_list
 	say
 	say "Connect (passwords are in $STATE/demo.env):"
 	say "  writes -> primary:   psql 'postgresql://admin:$ADMIN_PW@127.0.0.1:$(write_port)/postgres'"
@@ -552,7 +559,8 @@ show_summary() {
 	say "  REST API:            http://127.0.0.1:$(rest_port 1)/patroni (pg-1;" \
 		"pg-2 $(rest_port 2), pg-3 $(rest_port 3))"
 	say "  HAProxy stats:       http://127.0.0.1:$(stats_port)/"
-	say "  patronictl:          patronictl -c $STATE/patronictl.yml list"
+	say "  pgkeelctl:           $STATE/bin/pgkeelctl -c $STATE/patronictl.yml list"
+	say "                       (Debian's patronictl takes the same -c file)"
 	say "  logs:                $STATE/logs/"
 	say
 	say "Next: scripts/demo.sh failover | status | stop"
@@ -643,7 +651,7 @@ cmd_status() {
 		say "  pg-$n: pgkeel $pid, PostgreSQL $pm"
 	done
 	say
-	patronictl_list
+	cluster_list
 	w=$(served_by "$(write_port)" 2>/dev/null) && w=pg-$w || w="nothing"
 	r=$(served_by "$(read_port)" 2>/dev/null) && r=pg-$r || r="nothing"
 	say "HAProxy: writes 127.0.0.1:$(write_port) -> $w, reads 127.0.0.1:$(read_port) -> $r"
@@ -679,7 +687,7 @@ cmd_failover() {
 	wait_for "pg-$old streams from pg-$new" 180 replica_of "$old" "$new" ||
 		die "pg-$old did not rejoin; see $STATE/logs/pg-$old.log"
 	say
-	patronictl_list
+	cluster_list
 }
 
 cmd_stop() {
