@@ -653,6 +653,29 @@ void pgkeel_loop_apply_parameters(struct loop *L)
 	L->params_dirty = false;
 }
 
+/*
+ * Patroni's set_enforce_hot_standby_feedback (reset_cluster_info_state):
+ * the manager learns from the cycle's cluster whether postgresql.conf
+ * forces hot_standby_feedback on; with `reload`, a running PostgreSQL whose
+ * file says otherwise gets it rewritten and reloaded at once (on_reload
+ * fires, as Patroni's reload()).  Nothing from a cluster the DCS did not
+ * give this cycle (Patroni keeps the value then).
+ */
+static void enforce_hot_standby_feedback(struct loop *L, const struct cycle *c, bool reload)
+{
+	char err[512], task[64];
+
+	if (c->cluster == NULL || c->f.dcs_failed ||
+	    !pgkeel_pgm_set_hot_standby_feedback(L->pgm, c->cluster) || !reload || !L->pg.running ||
+	    pgkeel_pgm_busy(L->pgm, task, sizeof(task)) != NULL)
+		return;
+	if (!pgkeel_pgm_reload_now(L->pgm, now_ms() + 5000, err, sizeof(err))) {
+		log_warning("hot_standby_feedback: %s", err);
+		return;
+	}
+	fire_callback(L, "on_reload", L->role);
+}
+
 /* §7.4 once per cycle; a replica missing logical slots copies them (Patroni's
  * copy_logical_slots task) when the decision allows it. */
 static void sync_slots(struct loop *L, struct cycle *c, const struct pgkeel_ha_effect *fx)
@@ -660,6 +683,7 @@ static void sync_slots(struct loop *L, struct cycle *c, const struct pgkeel_ha_e
 	char **copy = NULL;
 	size_t n_copy = 0;
 
+	enforce_hot_standby_feedback(L, c, true);
 	json_put(&L->status_slots);
 	L->status_slots =
 	    pgkeel_pgm_sync_slots(L->pgm, c->cluster, pg_role_of(L->role),
@@ -847,17 +871,24 @@ void pgkeel_loop_execute(struct loop *L, struct cycle *c, const struct pgkeel_ha
 				log_warning("%s", err);
 				L->demoting = false; /* no demotion runs: nothing ends it */
 			}
-		} else {
-			(void)run_sync(L, &r, r.stop_deadline_ms + 10000);
+		} else if (!run_sync(L, &r, r.stop_deadline_ms + 10000)) {
+			char busy[64];
+
+			/* refused (another action runs, e.g. a crash recovery: Patroni's
+			 * stop fails on a single-user postgres too): nothing ends it */
+			if (pgkeel_pgm_busy(L->pgm, busy, sizeof(busy)) == NULL ||
+			    strcmp(busy, r.name) != 0)
+				L->demoting = false;
 		}
 		break;
 	case PGKEEL_HA_FX_PROMOTE:
+		/* pre_promote runs first (pg_manager); a failure ends the task */
 		L->role = PGKEEL_HA_ROLE_PROMOTED;
-		L->following[0] = '\0'; /* a primary follows nobody */
 		submit(L, PGKEEL_PGM_PROMOTE, fx->task ? fx->task : "promote", NULL,
 		       L->cfg->loop_wait > 0 ? L->cfg->loop_wait : 10);
 		break;
 	case PGKEEL_HA_FX_START:
+		enforce_hot_standby_feedback(L, c, false);
 		target_of(L, &fx->upstream, fx->role, &t);
 		if (submit(L, PGKEEL_PGM_START, fx->task ? fx->task : "starting", &t,
 		           fx->timeout_s > 0 ? fx->timeout_s : 60))
@@ -870,20 +901,16 @@ void pgkeel_loop_execute(struct loop *L, struct cycle *c, const struct pgkeel_ha
 		follow(L, fx);
 		break;
 	case PGKEEL_HA_FX_CRASH_RECOVERY:
-		log_warning("single-user crash recovery is not available yet: starting instead");
-		target_of(L, &fx->upstream, PGKEEL_HA_ROLE_REPLICA, &t);
-		/* started as a replica, so a replica (a "master" role here would be
-		 * demoted during the start, and stay "demoted" once it runs) */
-		if (submit(L, PGKEEL_PGM_START, fx->task ? fx->task : "doing crash recovery", &t,
-		           60)) {
-			L->role = PGKEEL_HA_ROLE_REPLICA;
-			set_following(L, &t); /* the next follow compares with what was written */
-		}
+		/* Patroni's ensure_clean_shutdown as a task; the cycles after it
+		 * decide what starts (a rewind first, or the start as a replica) */
+		submit(L, PGKEEL_PGM_CRASH_RECOVERY,
+		       fx->task ? fx->task : "doing crash recovery in a single user mode", NULL, 0);
 		break;
 	case PGKEEL_HA_FX_REWIND:
 		start_rewind(L, fx);
 		break;
 	case PGKEEL_HA_FX_REINITIALIZE:
+		enforce_hot_standby_feedback(L, c, false);
 		target_of(L, &fx->upstream, PGKEEL_HA_ROLE_REPLICA, &t);
 		submit(L, PGKEEL_PGM_REINITIALIZE, fx->task ? fx->task : "reinitialize", &t, 300);
 		break;
@@ -905,6 +932,7 @@ void pgkeel_loop_execute(struct loop *L, struct cycle *c, const struct pgkeel_ha
 		       0);
 		break;
 	case PGKEEL_HA_FX_CLONE:
+		enforce_hot_standby_feedback(L, c, false);
 		target_of(L, &fx->upstream, PGKEEL_HA_ROLE_REPLICA, &t);
 		if (fx->standby && fx->upstream.kind == PGKEEL_HA_UP_REMOTE)
 			t.role = PGKEEL_PG_STANDBY_LEADER;
@@ -912,6 +940,7 @@ void pgkeel_loop_execute(struct loop *L, struct cycle *c, const struct pgkeel_ha
 			set_following(L, &t);
 		break;
 	case PGKEEL_HA_FX_RESTART:
+		enforce_hot_standby_feedback(L, c, false);
 		memset(&t, 0, sizeof(t));
 		t.role = pg_role_of(L->role);
 		submit(L, PGKEEL_PGM_RESTART, fx->task ? fx->task : "restart", &t,
@@ -947,16 +976,27 @@ void pgkeel_loop_execute(struct loop *L, struct cycle *c, const struct pgkeel_ha
 /* An action ended: Patroni's follow-ups (role, callbacks, task results). */
 void pgkeel_loop_task_finished(struct loop *L, const struct pgkeel_pgm_result *res)
 {
-	if (!res->ok && !res->timed_out)
+	if (!res->ok && !res->timed_out && !res->partial)
 		log_warning("%s failed: %s", res->name, res->err);
 	switch (res->kind) {
 	case PGKEEL_PGM_PROMOTE:
-		/* Patroni's task result is the pre_promote script's (none here: passed);
-		 * a failed pg_ctl promote is retried by the next cycle, the lock kept */
-		L->hs.task_result = PGKEEL_HA_TASK_TRUE;
+		/* Patroni's task result is the pre_promote script's verdict, known
+		 * before pg_ctl promote runs (a partial result); FALSE makes the
+		 * next cycle release the lock and back off.  A failed pg_ctl
+		 * promote is retried by the next cycle, the lock kept. */
+		if (res->detail == PGKEEL_PGM_PRE_PROMOTE_PASSED)
+			L->hs.task_result = PGKEEL_HA_TASK_TRUE;
+		else if (res->detail == PGKEEL_PGM_PRE_PROMOTE_FAILED)
+			L->hs.task_result = PGKEEL_HA_TASK_FALSE;
+		if (res->partial)
+			break;
 		if (res->ok) {
 			L->role = PGKEEL_HA_ROLE_MASTER;
+			L->following[0] = '\0'; /* a primary follows nobody */
 			fire_callback(L, "on_role_change", L->role);
+		} else if (res->detail != PGKEEL_PGM_PRE_PROMOTE_PASSED &&
+		           L->role == PGKEEL_HA_ROLE_PROMOTED) {
+			L->role = PGKEEL_HA_ROLE_REPLICA; /* nothing was promoted */
 		}
 		break;
 	case PGKEEL_PGM_DEMOTE:

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <json-c/json.h>
 
@@ -319,4 +320,89 @@ void pgkeel_callbacks_shutdown(struct pgkeel_callbacks *cb, int64_t deadline_ms)
 {
 	shutdown_slot(&cb->main, &cb->main_desc, &cb->main_pending, deadline_ms);
 	shutdown_slot(&cb->reload, &cb->reload_desc, &cb->reload_pending, deadline_ms);
+}
+
+/* ------------------------------------------------------------- pre_promote */
+
+#define PRE_PROMOTE_POLL_MS 100
+
+enum pgkeel_pre_promote pgkeel_pre_promote_run(const char *command, int64_t deadline_ms,
+                                               bool (*cancelled)(void *arg), void *arg, char *err,
+                                               size_t errlen)
+{
+	struct pgkeel_child child = PGKEEL_CHILD_INIT;
+	struct pgkeel_child_spec spec;
+	enum pgkeel_pre_promote ret = PGKEEL_PRE_PROMOTE_FAILED;
+	char **argv = NULL, msg[256];
+	size_t argc = 0;
+	int code;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (command == NULL)
+		return PGKEEL_PRE_PROMOTE_PASSED;
+	if (!pgkeel_shell_split(command, &argv, &argc, msg, sizeof(msg))) {
+		log_error("pre_promote script `%s` cannot be run: %s", command, msg);
+		(void)pgkeel_fmt(err, errlen, "pre_promote script: %s", msg);
+		return PGKEEL_PRE_PROMOTE_FAILED;
+	}
+	if (argc == 0) {
+		pgkeel_argv_free(argv);
+		return PGKEEL_PRE_PROMOTE_PASSED;
+	}
+	memset(&spec, 0, sizeof(spec));
+	spec.argv = (const char *const *)argv;
+	spec.out.mode = PGKEEL_CHILD_OUT_INHERIT;
+	spec.err.mode = PGKEEL_CHILD_OUT_INHERIT;
+	spec.name = "pre_promote script";
+	if (!pgkeel_child_spawn(&spec, &child, msg, sizeof(msg))) {
+		char *repr = argv_repr(argv);
+
+		log_error("Failed to execute %s: %s", repr, msg);
+		(void)pgkeel_fmt(err, errlen, "pre_promote script: %s", msg);
+		free(repr);
+		pgkeel_argv_free(argv);
+		return PGKEEL_PRE_PROMOTE_FAILED;
+	}
+	log_info("running pre_promote script `%s` (pid %d)", command, (int)child.pid);
+	for (;;) {
+		int64_t now = pgkeel_now_monotonic_ms(), until = now + PRE_PROMOTE_POLL_MS;
+
+		if (pgkeel_child_wait(&child, until < deadline_ms ? until : deadline_ms) ==
+		    PGKEEL_CHILD_EXITED)
+			break;
+		if (cancelled != NULL && cancelled(arg)) {
+			(void)pgkeel_child_stop(&child, SIGKILL, pgkeel_now_monotonic_ms());
+			log_warning("Killed pre_promote script `%s` because the promotion was "
+			            "cancelled",
+			            command);
+			(void)pgkeel_fmt(err, errlen, "pre_promote script cancelled");
+			ret = PGKEEL_PRE_PROMOTE_CANCELLED;
+			goto out;
+		}
+		if (pgkeel_now_monotonic_ms() >= deadline_ms) {
+			(void)pgkeel_child_stop(&child, SIGKILL, pgkeel_now_monotonic_ms());
+			log_warning("pre_promote script `%s` still running at its deadline: killed",
+			            command);
+			(void)pgkeel_fmt(err, errlen, "pre_promote script timed out");
+			goto out;
+		}
+	}
+	if (child.wstatus == -1) { /* reaped by someone else: no verdict, no promotion */
+		log_warning("pre_promote script `%s`: exit status unknown", command);
+		(void)pgkeel_fmt(err, errlen, "pre_promote script: exit status unknown");
+		goto out;
+	}
+	/* Python's returncode: the exit code, or -N for a signal */
+	code =
+	    WIFSIGNALED(child.wstatus) ? -WTERMSIG(child.wstatus) : pgkeel_child_exit_code(&child);
+	log_info("pre_promote script `%s` exited with %d", command, code);
+	if (code == 0)
+		ret = PGKEEL_PRE_PROMOTE_PASSED;
+	else
+		(void)pgkeel_fmt(err, errlen, "pre_promote script exited with %d", code);
+out:
+	pgkeel_child_free(&child);
+	pgkeel_argv_free(argv);
+	return ret;
 }

@@ -128,4 +128,35 @@ pid_t pgkeel_callbacks_pid(struct pgkeel_callbacks *cb, bool reload_slot);
  */
 void pgkeel_callbacks_shutdown(struct pgkeel_callbacks *cb, int64_t deadline_ms);
 
+/*
+ * postgresql.pre_promote, Patroni's _pre_promote: the fencing command run
+ * after the leader lock was won and before pg_ctl promote, and waited for.
+ * Its argv is shlex.split(command) alone (no action, role or scope as the
+ * callbacks get); it runs as the callbacks do (core/child: no shell, own
+ * session and process group, scrubbed environment, the daemon's
+ * credentials and working directory, stdout/stderr the daemon's own).
+ *
+ * PASSED when it exits 0 or no command is configured (NULL, empty, or
+ * only blanks).  FAILED, the promotion must not happen, on a non-zero exit
+ * or a signal (logged as Patroni does: "pre_promote script `<command>`
+ * exited with <code>", a signal as -N), when it cannot be started or its
+ * quoting is bad (Patroni: the same for a failed exec; bad quoting raised
+ * an exception there), and when it still runs at deadline_ms: its process
+ * group is SIGKILLed then (Patroni waits for ever).  CANCELLED when
+ * cancelled(arg) turned true while it ran (polled every 100 ms): the group
+ * is SIGKILLed at once (Patroni's cancellable.cancel()); no verdict.  err
+ * gets one line for anything but PASSED.
+ *
+ * Threads: any one (pg_manager's worker runs it); no shared state.
+ */
+enum pgkeel_pre_promote {
+	PGKEEL_PRE_PROMOTE_PASSED,
+	PGKEEL_PRE_PROMOTE_FAILED,
+	PGKEEL_PRE_PROMOTE_CANCELLED,
+};
+
+enum pgkeel_pre_promote pgkeel_pre_promote_run(const char *command, int64_t deadline_ms,
+                                               bool (*cancelled)(void *arg), void *arg, char *err,
+                                               size_t errlen);
+
 #endif

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "pg_bootstrap.h"
+#include "pg_callbacks.h"
 #include "pg_data.h"
 #include "pg_manager.h"
 #include "pg_rewind_run.h"
@@ -31,6 +32,7 @@
 #define TASK_SLICE_MS        200
 #define CHECKPOINT_TIMEOUT_MS (15 * 60 * 1000)
 #define CONTROLDATA_MAX      (64 * 1024)
+#define PRE_PROMOTE_TIMEOUT_MS (5 * 60 * 1000) /* Patroni waits for ever */
 
 struct pgkeel_pgm {
 	pthread_mutex_t mu;
@@ -60,6 +62,8 @@ struct pgkeel_pgm {
 
 	/* what the loop caches */
 	char *ssn;                 /* under mu: synchronous_standby_names to write */
+	bool hsf;                  /* under mu: force hot_standby_feedback on */
+	bool hsf_written;          /* under mu: the last postgresql.conf written forces it */
 	struct pgkeel_pgm_target current; /* under mu: what the last configuration followed */
 	struct pgkeel_slots_logical logical;
 	char sysid[32];
@@ -76,7 +80,7 @@ struct pgkeel_pgm {
 static const char *const kind_names[] = {
     "none",   "start",     "stop",           "restart",        "reload",       "promote",
     "demote", "follow",    "bootstrap",      "post_bootstrap", "create_replica",
-    "reinitialize", "rewind", "copy_logical_slots",
+    "reinitialize", "rewind", "copy_logical_slots", "crash_recovery",
 };
 
 const char *pgkeel_pgm_kind_name(enum pgkeel_pgm_kind k)
@@ -228,11 +232,17 @@ static bool write_config(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
 	pthread_mutex_lock(&m->mu);
 	ssn = m->ssn != NULL ? pgkeel_strdup(m->ssn) : NULL;
 	m->current = *t;
+	sit.hot_standby_feedback = m->hsf;
 	pthread_mutex_unlock(&m->mu);
 	sit.synchronous_standby_names = ssn;
 	pgkeel_diag_init(&d);
 	ok = pgkeel_pgctl_write_config(cfg, &sit, NULL, files, &d);
 	free(ssn);
+	if (ok) {
+		pthread_mutex_lock(&m->mu);
+		m->hsf_written = sit.hot_standby_feedback;
+		pthread_mutex_unlock(&m->mu);
+	}
 	if (!ok)
 		pgkeel_pgt_set_err(err, errlen, "writing the configuration: %s",
 		                   json_object_array_length(d.errors) > 0
@@ -456,9 +466,44 @@ static void demote_opts(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
 	o->ready_deadline_ms = r->ready_deadline_ms;
 }
 
-static void do_promote(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
-                       struct pgkeel_pgm_result *res)
+static bool cancelled_cb(void *arg)
 {
+	return cancelled(arg);
+}
+
+/* The script's verdict reaches the loop while the promotion goes on. */
+static void post_partial(struct pgkeel_pgm *m, const struct pgkeel_pgm_result *res)
+{
+	pthread_mutex_lock(&m->mu);
+	m->result = *res;
+	m->result.partial = true;
+	m->have_result = true;
+	pthread_mutex_unlock(&m->mu);
+}
+
+static void do_promote(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
+                       const struct pgkeel_pgm_request *r, struct pgkeel_pgm_result *res)
+{
+	const char *cmd =
+	    pgkeel_pgt_jstr(pgkeel_pgt_jget(pgkeel_pgt_pg_section(cfg), "pre_promote"));
+
+	switch (pgkeel_pre_promote_run(cmd, pgkeel_now_monotonic_ms() + PRE_PROMOTE_TIMEOUT_MS,
+	                               cancelled_cb, m, res->err, sizeof(res->err))) {
+	case PGKEEL_PRE_PROMOTE_CANCELLED:
+		return;
+	case PGKEEL_PRE_PROMOTE_FAILED:
+		res->detail = PGKEEL_PGM_PRE_PROMOTE_FAILED;
+		return;
+	case PGKEEL_PRE_PROMOTE_PASSED:
+		break;
+	}
+	res->detail = PGKEEL_PGM_PRE_PROMOTE_PASSED;
+	post_partial(m, res);
+	if (cancelled(m)) {
+		log_info("PostgreSQL promote cancelled.");
+		pgkeel_pgt_set_err(res->err, sizeof(res->err), "promote cancelled");
+		return;
+	}
 	if (!pgkeel_pgctl_promote(m->ctl, r->ready_deadline_ms, res->err, sizeof(res->err)))
 		return;
 	if (!pgkeel_pgctl_wait_promoted(m->ctl, m->apg, r->ready_deadline_ms, res->err,
@@ -535,6 +580,7 @@ static void set_current(struct pgkeel_pgm *m, const struct pgkeel_pgm_target *t,
 	pthread_mutex_lock(&m->mu);
 	m->current = *t;
 	m->current.role = role;
+	m->hsf_written = false; /* pg_demote writes the configuration without it */
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -551,8 +597,10 @@ static struct pgkeel_pgm_target keep_target(struct pgkeel_pgm *m, const struct p
 	return out;
 }
 
+/* REWIND, or without a leader (crash_only) CRASH_RECOVERY: pg_rewind_run's job. */
 static void do_rewind(struct pgkeel_pgm *m, struct pgkeel_config *cfg,
-                      const struct pgkeel_pgm_request *r, struct pgkeel_pgm_result *res)
+                      const struct pgkeel_pgm_request *r, bool crash_only,
+                      struct pgkeel_pgm_result *res)
 {
 	struct pgkeel_rewind_leader leader;
 	struct pgkeel_rewind_job_opts o;
@@ -569,7 +617,8 @@ static void do_rewind(struct pgkeel_pgm *m, struct pgkeel_config *cfg,
 	memset(&o, 0, sizeof(o));
 	o.cfg = cfg;
 	o.user = m->user;
-	o.leader = &leader;
+	o.leader = crash_only ? NULL : &leader;
+	o.crash_recovery_only = crash_only;
 	j = pgkeel_rewind_job_start(&o, res->err, sizeof(res->err));
 	if (j == NULL) {
 		res->detail = PGKEEL_REWIND_RETRY;
@@ -644,7 +693,7 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		pgkeel_pg_files_clear(&files);
 		break;
 	case PGKEEL_PGM_PROMOTE:
-		do_promote(m, r, res);
+		do_promote(m, cfg, r, res);
 		break;
 	case PGKEEL_PGM_DEMOTE:
 		set_current(m, &r->target, PGKEEL_PG_REPLICA);
@@ -697,7 +746,11 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		break;
 	case PGKEEL_PGM_REWIND:
 		pgkeel_pg_close(m->apg);
-		do_rewind(m, cfg, r, res);
+		do_rewind(m, cfg, r, false, res);
+		break;
+	case PGKEEL_PGM_CRASH_RECOVERY:
+		pgkeel_pg_close(m->apg);
+		do_rewind(m, cfg, r, true, res);
 		break;
 	case PGKEEL_PGM_COPY_SLOTS:
 		do_copy_slots(m, cfg, r, res);
@@ -1241,6 +1294,34 @@ bool pgkeel_pgm_reload_now(struct pgkeel_pgm *m, int64_t deadline_ms, char *err,
 	pgkeel_pg_files_clear(&files);
 	pgkeel_config_unref(cfg);
 	return ok;
+}
+
+bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m,
+                                         const struct pgkeel_cluster *cluster)
+{
+	struct pgkeel_config *cfg;
+	struct pgkeel_slots_input in;
+	bool want, was, due;
+
+	if (cluster == NULL || cluster->config == NULL) {
+		pthread_mutex_lock(&m->mu);
+		due = m->hsf != m->hsf_written;
+		pthread_mutex_unlock(&m->mu);
+		return due;
+	}
+	cfg = config_get(m);
+	slots_input(m, cfg, cluster, PGKEEL_PG_REPLICA, &in);
+	want = pgkeel_slots_need_hot_standby_feedback(&in);
+	pgkeel_config_unref(cfg);
+	pthread_mutex_lock(&m->mu);
+	was = m->hsf;
+	m->hsf = want;
+	due = want != m->hsf_written;
+	pthread_mutex_unlock(&m->mu);
+	if (want != was)
+		log_info("hot_standby_feedback %s", want ? "forced on: permanent logical slots"
+		                                         : "no longer forced on");
+	return due;
 }
 
 void pgkeel_pgm_names_free(char **names, size_t n)

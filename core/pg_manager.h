@@ -36,8 +36,17 @@
  *   STOP            stop in stop_mode, SIGKILL at stop_deadline_ms
  *   RESTART         fast stop and start in the current role (or target)
  *   RELOAD          write the configuration, SIGHUP
- *   PROMOTE         pg_ctl promote, wait until out of recovery; then the
- *                   CHECKPOINT above starts
+ *   PROMOTE         postgresql.pre_promote first (pg_callbacks.h, killed
+ *                   after PRE_PROMOTE_TIMEOUT_MS = 5 min, Patroni waits for
+ *                   ever); when it fails, the action ends there, not ok,
+ *                   with result.detail PGKEEL_PGM_PRE_PROMOTE_FAILED.  When it
+ *                   passes, a partial result (result.partial, detail
+ *                   PASSED) is handed to take_result at once (Patroni
+ *                   completes its promote task with the script's verdict
+ *                   before pg_ctl promote runs), then: cancelled meanwhile
+ *                   -> "PostgreSQL promote cancelled."; else pg_ctl promote,
+ *                   wait until out of recovery; then the CHECKPOINT above
+ *                   starts
  *   DEMOTE          pg_demote's modes, then wait for the start as replica
  *   FOLLOW          point a running replica at target (reload on 13+)
  *   BOOTSTRAP       initdb / custom bootstrap, configuration, start as primary
@@ -52,6 +61,15 @@
  *   COPY_SLOTS      Patroni's copy_logical_slots: read the slots from the
  *                   leader of the request's cluster, fast stop, install
  *                   them, start again as the replica it was
+ *   CRASH_RECOVERY  Patroni's ensure_clean_shutdown as a task of its own
+ *                   (PostgreSQL stopped, its data directory not shut down
+ *                   cleanly): pg_rewind_run's job without a leader, which
+ *                   archives the .ready WAL, empties archive_status, removes
+ *                   the recovery files and runs `postgres --single` until
+ *                   pg_controldata says "shut down" (detail: enum
+ *                   pgkeel_rewind_result, SUCCESS or RETRY).  Nothing is
+ *                   started: the loop's next cycle decides (a rewind, or
+ *                   the start as a replica)
  *
  * Threads: refresh, submit, take_result, cancel and free are called by the
  * HA loop's thread.  The worker and the checkpoint thread touch nothing the
@@ -91,6 +109,7 @@ enum pgkeel_pgm_kind {
 	PGKEEL_PGM_REINITIALIZE,
 	PGKEEL_PGM_REWIND,
 	PGKEEL_PGM_COPY_SLOTS,
+	PGKEEL_PGM_CRASH_RECOVERY,
 };
 
 /* "start", "stop", ... (for logs; Patroni's task names come from the caller). */
@@ -141,13 +160,24 @@ struct pgkeel_pgm_request {
 	enum pgkeel_tristate leader_checkpoint_after_promote;
 };
 
+/* PROMOTE: result.detail, the pre_promote script's verdict. */
+enum pgkeel_pgm_pre_promote {
+	PGKEEL_PGM_PRE_PROMOTE_UNKNOWN = 0, /* it did not end: cancelled */
+	PGKEEL_PGM_PRE_PROMOTE_PASSED,      /* exit 0, or none configured: pg_ctl promote ran */
+	PGKEEL_PGM_PRE_PROMOTE_FAILED,      /* no promotion was attempted */
+};
+
 struct pgkeel_pgm_result {
 	enum pgkeel_pgm_kind kind;
 	char name[64];
 	bool ok;
 	bool timed_out; /* a start ended by its ready deadline, still "starting" */
 	bool cancelled;
-	int detail; /* REWIND: enum pgkeel_rewind_result */
+	/* PROMOTE only: the action goes on; detail is already final (the final
+	 * result follows, with the same detail) */
+	bool partial;
+	int detail; /* REWIND, CRASH_RECOVERY: enum pgkeel_rewind_result;
+	               PROMOTE: enum pgkeel_pgm_pre_promote */
 	char err[512];
 };
 
@@ -211,7 +241,10 @@ bool pgkeel_pgm_submit(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
                        size_t errlen) PGKEEL_MUSTCHECK;
 /* The running action's name into buf, or NULL when idle. */
 const char *pgkeel_pgm_busy(struct pgkeel_pgm *m, char *buf, size_t len);
-/* The outcome of the last finished action, once (true when there was one). */
+/*
+ * The outcome of the last finished action, once (true when there was one);
+ * or, while a PROMOTE goes on, its partial result (see PROMOTE above).
+ */
 bool pgkeel_pgm_take_result(struct pgkeel_pgm *m, struct pgkeel_pgm_result *out);
 /*
  * PostgreSQL went down inside the running (or last) action -- a STOP, or
@@ -251,6 +284,23 @@ json_object *pgkeel_pgm_sync_slots(struct pgkeel_pgm *m, const struct pgkeel_clu
                                    int64_t deadline_ms, char ***copy, size_t *n_copy);
 /* Free what pgkeel_pgm_sync_slots returned in *copy. */
 void pgkeel_pgm_names_free(char **names, size_t n);
+
+/*
+ * Patroni's set_enforce_hot_standby_feedback, with the cluster of every
+ * cycle that read the DCS: from now on the configuration written forces
+ * hot_standby_feedback on while pg_slots says this node needs it
+ * (pgkeel_slots_need_hot_standby_feedback: permanent logical slots it
+ * would have as a replica, or a cascading member that needs it).  A
+ * cluster without a `config` key leaves it as it was (Patroni: only with
+ * config.modify_index).  True when the postgresql.conf last written by the
+ * manager differs from what is wanted now: the caller reloads
+ * (pgkeel_pgm_reload_now) once PostgreSQL runs with no action in progress,
+ * as Patroni writes the file and reloads at once.  A DEMOTE or FOLLOW
+ * writes the configuration through pg_demote, without the setting: after
+ * one, true again while it is wanted.
+ */
+bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m,
+                                         const struct pgkeel_cluster *cluster);
 
 /*
  * pg_controldata of the data directory (LANG=C), bounded by deadline_ms,

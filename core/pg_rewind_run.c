@@ -123,6 +123,7 @@ struct pgkeel_rewind_job {
 	char missing[25];
 	char *fail_why; /* why pg_rewind failed, for the error */
 
+	bool crash_only; /* opts.crash_recovery_only: no leader, no rewind */
 	bool crash_recovery;
 	unsigned archived, fetched, rewind_runs;
 	bool cancelled;
@@ -301,11 +302,18 @@ static void controldata_done(struct pgkeel_rewind_job *j)
 	j->clean = strcmp(state, "shut down") == 0 || strcmp(state, "shut down in recovery") == 0;
 	switch (j->cd_purpose) {
 	case CD_FIRST:
-		if (!pgkeel_rewind_possible(true, cd, why, sizeof(why))) {
+		if (j->crash_only && j->clean) {
+			log_info("no crash recovery needed: the data directory was shut down "
+			         "cleanly (%s)",
+			         state);
+			job_end(j, PGKEEL_REWIND_SUCCESS, "%s", "");
+			break;
+		}
+		if (!j->crash_only && !pgkeel_rewind_possible(true, cd, why, sizeof(why))) {
 			job_end(j, PGKEEL_REWIND_RETRY, "cannot rewind %s: %s", j->data_dir, why);
 			break;
 		}
-		if (!j->clean)
+		if (!j->clean && !j->crash_only)
 			log_info(
 			    "the data directory was not shut down cleanly (%s): crash recovery "
 			    "first",
@@ -316,6 +324,13 @@ static void controldata_done(struct pgkeel_rewind_job *j)
 		if (!j->clean) {
 			job_end(j, PGKEEL_REWIND_RETRY,
 			        "after crash recovery pg_controldata still says \"%s\"", state);
+			break;
+		}
+		if (j->crash_only) {
+			log_info("crash recovery in a single user mode done: pg_controldata says "
+			         "\"%s\"",
+			         state);
+			job_end(j, PGKEEL_REWIND_SUCCESS, "%s", "");
 			break;
 		}
 		j->step = ST_CHECKPOINT;
@@ -859,11 +874,13 @@ struct pgkeel_rewind_job *pgkeel_rewind_job_start(const struct pgkeel_rewind_job
 		pgkeel_rw_set_err(err, errlen, "postgresql.data_dir is not set");
 		return NULL;
 	}
-	if (l == NULL || l->name == NULL || !pgkeel_pg_source_from_url(l->conn_url, &src)) {
+	if (o->crash_recovery_only) {
+		l = NULL; /* not used */
+	} else if (l == NULL || l->name == NULL || !pgkeel_pg_source_from_url(l->conn_url, &src)) {
 		pgkeel_rw_set_err(err, errlen, "no leader with a usable conn_url to rewind from");
 		return NULL;
 	}
-	if (cfg->name != NULL && strcmp(l->name, cfg->name) == 0) {
+	if (l != NULL && cfg->name != NULL && strcmp(l->name, cfg->name) == 0) {
 		pgkeel_rw_set_err(err, errlen, "the leader is this node: nothing to rewind from");
 		return NULL;
 	}
@@ -874,9 +891,11 @@ struct pgkeel_rewind_job *pgkeel_rewind_job_start(const struct pgkeel_rewind_job
 		return NULL;
 	}
 	if (pgkeel_postmaster_check(cfg->data_dir, NULL) == PGKEEL_PM_RUNNING) {
-		log_warning("Can not run pg_rewind because postgres is still running");
-		pgkeel_rw_set_err(err, errlen,
-		                  "Can not run pg_rewind because postgres is still running");
+		const char *what = l == NULL ? "do crash recovery" : "run pg_rewind";
+
+		log_warning("Can not %s because postgres is still running", what);
+		pgkeel_rw_set_err(err, errlen, "Can not %s because postgres is still running",
+		                  what);
 		return NULL;
 	}
 
@@ -926,13 +945,16 @@ struct pgkeel_rewind_job *pgkeel_rewind_job_start(const struct pgkeel_rewind_job
 		    pgkeel_pgt_path_join(home != NULL && home[0] != '\0' ? home : "/", "pgpass");
 	}
 
-	j->leader_name = pgkeel_strdup(l->name);
-	j->checkpoint_after_promote = l->checkpoint_after_promote;
-	j->rewind_rec =
-	    pgkeel_rw_conn_record(cfg, &src, pgkeel_rw_rewind_auth(cfg, version), version, true);
-	j->super_rec = pgkeel_rw_conn_record(cfg, &src, pgkeel_pgt_auth_section(cfg, "superuser"),
-	                                     version, true);
-	j->super_is_rewind = json_object_equal(j->rewind_rec, j->super_rec) != 0;
+	j->crash_only = l == NULL;
+	if (l != NULL) {
+		j->leader_name = pgkeel_strdup(l->name);
+		j->checkpoint_after_promote = l->checkpoint_after_promote;
+		j->rewind_rec = pgkeel_rw_conn_record(
+		    cfg, &src, pgkeel_rw_rewind_auth(cfg, version), version, true);
+		j->super_rec = pgkeel_rw_conn_record(
+		    cfg, &src, pgkeel_pgt_auth_section(cfg, "superuser"), version, true);
+		j->super_is_rewind = json_object_equal(j->rewind_rec, j->super_rec) != 0;
+	}
 
 	start_controldata(j, CD_FIRST);
 	if (j->status == PGKEEL_REWIND_JOB_FAILED) {

@@ -51,6 +51,13 @@
  *      with remove_data_directory_on_rewind_failure or
  *      remove_data_directory_on_diverged_timelines the data directory is
  *      removed (on a thread of the job).
+ * With opts.crash_recovery_only the job is Patroni's crash recovery task
+ * (ha.py _handle_crash_recovery -> ensure_clean_shutdown) instead: no
+ * leader; steps 1 (pg_controldata, without the rewindability check: a data
+ * directory already shut down cleanly ends it at once, SUCCESS), 2, 3 and
+ * 4, then SUCCESS once pg_controldata says "shut down" (logged "crash
+ * recovery in a single user mode done: ...") or RETRY with the error.
+ *
  * Log lines are Patroni's ("running pg_rewind from <dsn>", "pg_rewind exit
  * code=N", "Trying to archive ...", "Trying to fetch the missing wal: ...");
  * no password is ever logged or put on a command line.
@@ -72,7 +79,8 @@
  * rewindable data directory before anything runs (Patroni's HA loop checks
  * can_rewind before starting it); a CHECKPOINT the job ran itself is
  * verified through pg_control_checkpoint(); a crash recovery is part of
- * the job rather than an action of its own; the WAL fetch loop is bounded;
+ * the job (and, with crash_recovery_only, a job of its own); the WAL fetch
+ * loop is bounded;
  * pg_replslot is not emptied by hand (pg_rewind does it since 11).
  *
  * Threads: a job belongs to the thread that started it.
@@ -145,7 +153,8 @@ struct pgkeel_rewind_job_opts {
 	/* Run children as this user and give it the pgpass file; NULL: ourselves. */
 	const struct pgkeel_child_user *user;
 	const char *pgpass_path; /* NULL: postgresql.pgpass (default $HOME/pgpass) */
-	const struct pgkeel_rewind_leader *leader; /* required; copied */
+	const struct pgkeel_rewind_leader *leader; /* required but with crash_recovery_only;
+	                                              copied */
 	int server_version;                        /* 0: from PG_VERSION */
 	int sql_timeout_ms;                        /* each statement on the leader; 0: 10000 */
 	int command_timeout_ms;                    /* pg_controldata, postgres -C, archive and
@@ -157,7 +166,8 @@ struct pgkeel_rewind_job_opts {
 	 * with postgresql.conf outside the data directory): missing WAL is then
 	 * fetched by the job.  For tests on 15+. */
 	bool no_restore_target_wal;
-	int output_bytes; /* kept of each child's stdout and stderr; 0: 65536 */
+	int output_bytes;         /* kept of each child's stdout and stderr; 0: 65536 */
+	bool crash_recovery_only; /* steps 1-4 only: the single-user crash recovery */
 };
 
 enum pgkeel_rewind_job_status {
@@ -180,9 +190,10 @@ struct pgkeel_rewind_job;
 
 /*
  * Start.  NULL with err when refused before anything ran: no data_dir, no
- * leader or an unparsable conn_url, the leader is this node, no server
- * version, PostgreSQL running ("Can not run pg_rewind because postgres is
- * still running"), pg_controldata cannot be started.
+ * leader or an unparsable conn_url (unless crash_recovery_only), the leader
+ * is this node, no server version, PostgreSQL running ("Can not run
+ * pg_rewind because postgres is still running"; "Can not do crash recovery
+ * because postgres is still running"), pg_controldata cannot be started.
  */
 struct pgkeel_rewind_job *pgkeel_rewind_job_start(const struct pgkeel_rewind_job_opts *opts,
                                                   char *err, size_t errlen) PGKEEL_MUSTCHECK;
