@@ -5,7 +5,8 @@ two scopes, are brought into the same states, and every endpoint is asked of
 the same node of both (or of the node in the same role: the sync replica of
 one against the sync replica of the other): the status codes must be equal,
 and so must the JSON keys of /patroni, /cluster, /history and /config
-(pgkeel adds "pgkeel_version" and the patroni object's "name").
+(pgkeel adds "pgkeel_version" and the patroni object's "name") and the role
+and state of /patroni and of /cluster's members.
 
 States, in this order on the shared clusters: steady (a leader and two
 streaming replicas); synchronous_mode on (PATCH /config), so one replica is
@@ -93,7 +94,9 @@ def ask(node, method, path, body=None):
 
 
 def keys(path, raw, drop=()):
-    """The keys compared; drop: keys of /patroni and of /cluster's members left out."""
+    """The keys compared, and the roles and states (of /cluster's members in
+    role order: the sync replica's name may differ); drop: keys of /patroni and
+    of /cluster's members left out."""
     try:
         doc = json.loads(raw)
     except ValueError:
@@ -101,10 +104,12 @@ def keys(path, raw, drop=()):
     if path == "/patroni" and isinstance(doc, dict):
         doc.pop("pgkeel_version", None)
         doc.get("patroni", {}).pop("name", None)
-        return sorted(k for k in doc if k not in drop), sorted(doc.get("patroni", {}))
+        return sorted(k for k in doc if k not in drop), sorted(doc.get("patroni", {})), \
+            doc.get("role"), doc.get("state")
     if path == "/cluster" and isinstance(doc, dict):
-        return sorted(doc), [sorted(k for k in m if k not in drop)
-                             for m in doc.get("members", [])]
+        members = doc.get("members", [])
+        return sorted(doc), [sorted(k for k in m if k not in drop) for m in members], \
+            sorted((str(m.get("role")), str(m.get("state"))) for m in members)
     if isinstance(doc, dict):
         return sorted(doc)
     return type(doc).__name__, len(doc)
@@ -333,13 +338,16 @@ def test_matrix_side_by_side(clusters):
             for c in standby:
                 c.stop()
 
-    # synchronous_mode off again: both replicas async
+    # synchronous_mode off again: both replicas async, the sync key deleted
     for c in (ours, theirs):
         assert ask(c.node("pg-1"), "PATCH", "/config", {"synchronous_mode": False})[0] == 200
     both(ours, theirs, "no sync replica",
          lambda c: all(ask(n, "GET", "/sync")[0] == 503 and ask(n, "GET", "/async")[0] == 200
                        for n in replicas(c)) and
-         all("sync_standby" not in n.rest("/patroni")[1] for n in replicas(c)))
+         all("sync_standby" not in n.rest("/patroni")[1] for n in replicas(c)) and
+         not c.key("sync") and
+         all(m["role"] != "sync_standby" for n in c.nodes
+             for m in n.rest("/cluster")[1]["members"]))
 
     # the replica tagged noloadbalance: the file rewritten, POST /reload
     for c in (ours, theirs):
