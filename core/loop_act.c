@@ -984,19 +984,22 @@ void pgkeel_loop_task_finished(struct loop *L, const struct pgkeel_pgm_result *r
 		 * before pg_ctl promote runs (a partial result); FALSE makes the
 		 * next cycle release the lock and back off.  A failed pg_ctl
 		 * promote is retried by the next cycle, the lock kept. */
-		if (res->detail == PGKEEL_PGM_PRE_PROMOTE_PASSED)
-			L->hs.task_result = PGKEEL_HA_TASK_TRUE;
-		else if (res->detail == PGKEEL_PGM_PRE_PROMOTE_FAILED)
+		if (res->detail == PGKEEL_PGM_PRE_PROMOTE_FAILED)
 			L->hs.task_result = PGKEEL_HA_TASK_FALSE;
+		else if (res->detail != PGKEEL_PGM_PROMOTE_CANCELLED)
+			L->hs.task_result = PGKEEL_HA_TASK_TRUE;
 		if (res->partial)
 			break;
-		if (res->ok) {
-			L->role = PGKEEL_HA_ROLE_MASTER;
+		if (res->detail == PGKEEL_PGM_PROMOTE_SIGNALLED) {
+			/* promoted (out of recovery in time or not: Patroni's role is
+			 * "promoted" and on_role_change fires once pg_ctl promote succeeded) */
+			L->role = res->ok ? PGKEEL_HA_ROLE_MASTER : PGKEEL_HA_ROLE_PROMOTED;
 			L->following[0] = '\0'; /* a primary follows nobody */
 			fire_callback(L, "on_role_change", L->role);
-		} else if (res->detail != PGKEEL_PGM_PRE_PROMOTE_PASSED &&
-		           L->role == PGKEEL_HA_ROLE_PROMOTED) {
-			L->role = PGKEEL_HA_ROLE_REPLICA; /* nothing was promoted */
+		} else if (L->role == PGKEEL_HA_ROLE_PROMOTED) {
+			/* nothing was promoted: Patroni's role stays replica, so the
+			 * next cycle tries again (the script included) */
+			L->role = PGKEEL_HA_ROLE_REPLICA;
 		}
 		break;
 	case PGKEEL_PGM_DEMOTE:

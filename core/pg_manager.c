@@ -506,6 +506,7 @@ static void do_promote(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
 	}
 	if (!pgkeel_pgctl_promote(m->ctl, r->ready_deadline_ms, res->err, sizeof(res->err)))
 		return;
+	res->detail = PGKEEL_PGM_PROMOTE_SIGNALLED;
 	if (!pgkeel_pgctl_wait_promoted(m->ctl, m->apg, r->ready_deadline_ms, res->err,
 	                                sizeof(res->err)))
 		return;
@@ -1296,8 +1297,7 @@ bool pgkeel_pgm_reload_now(struct pgkeel_pgm *m, int64_t deadline_ms, char *err,
 	return ok;
 }
 
-bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m,
-                                         const struct pgkeel_cluster *cluster)
+bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m, const struct pgkeel_cluster *cluster)
 {
 	struct pgkeel_config *cfg;
 	struct pgkeel_slots_input in;
@@ -1319,8 +1319,10 @@ bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m,
 	due = want != m->hsf_written;
 	pthread_mutex_unlock(&m->mu);
 	if (want != was)
-		log_info("hot_standby_feedback %s", want ? "forced on: permanent logical slots"
-		                                         : "no longer forced on");
+		log_info("hot_standby_feedback %s",
+		         want ? "forced on: permanent logical slots here or on a member "
+		                "replicating from here"
+		              : "no longer forced on");
 	return due;
 }
 

@@ -160,11 +160,14 @@ struct pgkeel_pgm_request {
 	enum pgkeel_tristate leader_checkpoint_after_promote;
 };
 
-/* PROMOTE: result.detail, the pre_promote script's verdict. */
-enum pgkeel_pgm_pre_promote {
-	PGKEEL_PGM_PRE_PROMOTE_UNKNOWN = 0, /* it did not end: cancelled */
-	PGKEEL_PGM_PRE_PROMOTE_PASSED,      /* exit 0, or none configured: pg_ctl promote ran */
-	PGKEEL_PGM_PRE_PROMOTE_FAILED,      /* no promotion was attempted */
+/* PROMOTE: result.detail, how far the promotion got. */
+enum pgkeel_pgm_promote_stage {
+	PGKEEL_PGM_PROMOTE_CANCELLED = 0, /* cancelled before pre_promote's verdict */
+	PGKEEL_PGM_PRE_PROMOTE_FAILED,    /* the script failed: no promotion was attempted */
+	PGKEEL_PGM_PRE_PROMOTE_PASSED,    /* exit 0 or none configured; pg_ctl promote not run
+	                                     (yet), or it failed */
+	PGKEEL_PGM_PROMOTE_SIGNALLED,     /* pg_ctl promote succeeded (Patroni's role
+	                                     "promoted"), whether or not out of recovery in time */
 };
 
 struct pgkeel_pgm_result {
@@ -173,11 +176,11 @@ struct pgkeel_pgm_result {
 	bool ok;
 	bool timed_out; /* a start ended by its ready deadline, still "starting" */
 	bool cancelled;
-	/* PROMOTE only: the action goes on; detail is already final (the final
-	 * result follows, with the same detail) */
+	/* PROMOTE only: pre_promote passed and the action goes on (detail
+	 * PRE_PROMOTE_PASSED); the final result follows */
 	bool partial;
 	int detail; /* REWIND, CRASH_RECOVERY: enum pgkeel_rewind_result;
-	               PROMOTE: enum pgkeel_pgm_pre_promote */
+	               PROMOTE: enum pgkeel_pgm_promote_stage */
 	char err[512];
 };
 
@@ -299,8 +302,7 @@ void pgkeel_pgm_names_free(char **names, size_t n);
  * writes the configuration through pg_demote, without the setting: after
  * one, true again while it is wanted.
  */
-bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m,
-                                         const struct pgkeel_cluster *cluster);
+bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m, const struct pgkeel_cluster *cluster);
 
 /*
  * pg_controldata of the data directory (LANG=C), bounded by deadline_ms,

@@ -65,8 +65,9 @@
  *    backlog cannot be decoded in the statement timeout stays behind until a
  *    later cycle has less to decode; an active slot is not advanced.
  *  - hot_standby_feedback: pgkeel_slots_need_hot_standby_feedback() says
- *    when Patroni would force it on; writing it into postgresql.conf is the
- *    caller's (pg_conf); the readiness check only reports it missing.
+ *    when Patroni would force it on; pg_manager asks it every cycle and has
+ *    pg_conf write it (pgkeel_pgm_set_hot_standby_feedback); the readiness
+ *    check only reports it missing.
  *  - an active physical slot, or one without restart_lsn, is not advanced
  *    (PostgreSQL would refuse; Patroni logs the error every cycle).
  *  - pg_replication_slots is read every cycle (Patroni caches it between

@@ -125,6 +125,7 @@ def test_hot_standby_feedback_forced_by_permanent_logical_slots(cluster):
                              "slot_name = 'gaps_cdc'") == "logical", 30,
          "the permanent logical slot on the leader")
     assert "hot_standby_feedback forced on: permanent logical slots" in replica.log(10 ** 7)
+    assert "hot_standby_feedback forced on" in leader.log(10 ** 7)
 
     patch_config(c, leader, {"slots": None})
     try:
