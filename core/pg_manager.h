@@ -302,7 +302,8 @@ void pgkeel_pgm_names_free(char **names, size_t n);
  * writes the configuration through pg_demote, without the setting: after
  * one, true again while it is wanted.
  */
-bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m, const struct pgkeel_cluster *cluster);
+bool pgkeel_pgm_set_hot_standby_feedback(struct pgkeel_pgm *m,
+                                         const struct pgkeel_cluster *cluster);
 
 /*
  * pg_controldata of the data directory (LANG=C), bounded by deadline_ms,
