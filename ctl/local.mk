@@ -10,6 +10,7 @@ ctl_libpgkeelctl_la_LIBADD = $(JSONC_LIBS) $(CURL_LIBS) $(YAML_LIBS) -lm
 bin_PROGRAMS += ctl/pgkeelctl
 ctl_pgkeelctl_SOURCES = ctl/main.c
 ctl_pgkeelctl_SOURCES += ctl/cmd_list.c
+ctl_pgkeelctl_SOURCES += ctl/cmd_config.c ctl/cmd_remove.c ctl/cmd_query.c
 ctl_pgkeelctl_SOURCES += ctl/cmd_switchover.c ctl/cmd_member.c ctl/cmd_pause.c ctl/cmd_ops.h
 ctl_pgkeelctl_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CURL_CFLAGS) $(YAML_CFLAGS) $(LIBPQ_CFLAGS)
 ctl_pgkeelctl_LDADD = ctl/libpgkeelctl.la core/libpgkeelcore.la $(JSONC_LIBS) $(CURL_LIBS) $(YAML_LIBS) $(LIBPQ_LIBS) -lm
