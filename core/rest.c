@@ -4,8 +4,13 @@
  * MHD runs a small pool of worker threads polling their connections
  * (MHD_USE_AUTO_INTERNAL_THREAD + MHD_OPTION_THREAD_POOL_SIZE) on a listen
  * socket bound here, as Patroni binds it.  Health checks are answered in the
- * worker from the published state.  A request for the HA loop is put on a
- * bounded FIFO and its connection suspended; the loop answers with
+ * worker from the published state.  Throughput (bench/restbench.py): a
+ * health check costs about 10 us of CPU on a kept-alive connection, mostly
+ * the kernel's; MHD_USE_TURBO (read, write, accept at once, no shutdown()
+ * before close) and the keepalive options set once on the listener instead
+ * of on each accepted socket cut a new connection's system calls from about
+ * 14 to 9.  A request for the HA loop is put on a bounded FIFO and its
+ * connection suspended; the loop answers with
  * pgkeel_rest_reply(), which stores the answer and resumes the connection;
  * MHD then calls the access handler again, which sends the stored answer.
  *
@@ -722,29 +727,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(cc);
 }
 
-/* TCP keepalive as Patroni's enable_keepalive(sock, 10, 3). */
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-	const union MHD_ConnectionInfo *ci;
-	int one = 1, idle = 3, intvl = 2, cnt = 3;
-	unsigned int user_timeout = 10000;
-
-	(void)cls;
-	(void)socket_context;
-	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
-		return;
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL)
-		return;
-	(void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	(void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
-	                 sizeof(user_timeout));
-	(void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	(void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	(void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-}
-
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) PGKEEL_PRINTF(2, 0);
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -772,6 +754,24 @@ static bool has_dual_stack(void)
 	ok = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == 0;
 	close(fd);
 	return ok;
+}
+
+/*
+ * Patroni's TCP keepalive on every accepted connection (enable_keepalive:
+ * SO_KEEPALIVE, TCP_USER_TIMEOUT 10 s, idle 3 s, interval 2 s, 3 probes),
+ * set once on the listening socket: Linux copies these options to each
+ * socket accept() returns, which saves five system calls per connection.
+ */
+static void keepalive_listener(int fd)
+{
+	int one = 1, idle = 3, intvl = 2, cnt = 3;
+	unsigned int user_timeout = 10000;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 /* Patroni's __httpserver_init: the first passive address, IPv6 first with dual stack. */
@@ -830,6 +830,7 @@ static int bind_listen(const char *spec, unsigned backlog, int *port, char *err,
 		free(host);
 		return -1;
 	}
+	keepalive_listener(fd);
 	*port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 	                                 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	freeaddrinfo(res);
@@ -1010,8 +1011,8 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	char *trust = NULL;
 	struct MHD_OptionItem ops[8];
 	size_t n_ops = 0;
-	unsigned int flags =
-	    MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TURBO |
+	                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	int fd;
 
 	if (pgkeel_host_get() == NULL) {
@@ -1081,8 +1082,7 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	    or_default(o->connection_timeout_s, DEFAULT_CONN_TIMEOUT_S),
 	    MHD_OPTION_CONNECTION_LIMIT, or_default(o->max_connections, DEFAULT_MAX_CONNECTIONS),
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, or_default(o->per_ip_connections, DEFAULT_PER_IP),
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-	    on_connection, srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 	free(trust);
 	if (srv->d == NULL) {
 		(void)pgkeel_fmt(err, errlen, "REST API: libmicrohttpd did not start on %s%s",
