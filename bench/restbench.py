@@ -16,6 +16,8 @@ HAProxy's checks), in three conditions:
 
 After a stopped run the node must answer 200 on /leader and /patroni again
 before the next one starts.  wrk shares the machine's cores with the server.
+First, as a reference for what this machine allows a lean server, the same
+wrk runs against HAProxy answering a document of /leader's size itself.
 
 stdout: "name value unit" lines, '#' lines are comments; progress on stderr.
 Every wait has a deadline; everything started is stopped by PID at the end.
@@ -201,6 +203,71 @@ def report(c, name, res):
         "; socket errors: " + errs if errs else ""))
 
 
+# ---- the reference: HAProxy answering a fixed document --------------------------------------
+
+# About the size of /leader's answer (pgkeel's and Patroni's status document)
+REFERENCE_BODY = (
+    '{"state": "running", "postmaster_start_time": "2026-11-26 05:02:33.104943+00:00", '
+    '"role": "master", "server_version": 150018, "xlog": {"location": 50331968}, '
+    '"timeline": 1, "dcs_last_seen": 1795669353, "database_system_identifier": '
+    '"7576542375318274071", "patroni": {"version": "3.0.2", "scope": "bench"}}\n')
+
+
+def haproxy_reference_config(ports, body_file):
+    """HAProxy 2.6 with as many threads as pgkeel's REST workers, answering
+    every request itself with REFERENCE_BODY."""
+    return "\n".join([
+        "global", "    maxconn 2000", "    nbthread 2",
+        "defaults", "    mode http", "    timeout connect 5s", "    timeout client 30s",
+        "    timeout server 30s",
+        "frontend reference", "    bind 127.0.0.1:%d" % ports.haproxy,
+        "    http-request return status 200 content-type application/json file %s" % body_file,
+    ]) + "\n"
+
+
+def run_reference(a, ports):
+    """wrk against HAProxy serving a fixed document, in its own session as
+    the supervisors: what this machine allows a lean event-driven server
+    with wrk sharing its cores (normal condition only)."""
+    d = os.path.join(a.run_dir, "reference")
+    os.makedirs(d, exist_ok=True)
+    body, cfg = os.path.join(d, "body.json"), os.path.join(d, "haproxy.cfg")
+    with open(body, "w") as f:
+        f.write(REFERENCE_BODY)
+    with open(cfg, "w") as f:
+        f.write(haproxy_reference_config(ports, body))
+    got = {}
+    if wg.port_busy(ports.haproxy):
+        wg.comment("reference: FAILED: 127.0.0.1:%d already in use" % ports.haproxy)
+        return None
+    wg.progress("reference: HAProxy on 127.0.0.1:%d" % ports.haproxy)
+    log = open(os.path.join(d, "haproxy.log"), "wb")
+    proc = None
+    try:
+        subprocess.run(["haproxy", "-c", "-q", "-f", cfg], check=True, timeout=30)
+        proc = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        wg.wait_for(lambda: wg.port_busy(ports.haproxy), 20, "HAProxy listening")
+        url = "http://127.0.0.1:%d/leader" % ports.haproxy
+        for mode in a.modes:
+            wg.progress("reference: %s" % mode)
+            res = run_wrk(url, mode, a, os.path.join(d, "wrk.log"))
+            got[mode] = res
+            wg.emit("reference.%s.rps" % mode, int(round(res["rps"])), "req/s")
+            if res["p99"] is not None:
+                wg.emit("reference.%s.p99" % mode, round(res["p99"], 3), "ms")
+    except (wg.BenchError, subprocess.SubprocessError, OSError) as e:
+        wg.comment("reference: FAILED: %s (logs in %s)" % (e, d))
+        got = None
+    finally:
+        if proc is not None and proc.poll() is None:
+            wg.stop_pid(proc.pid, signal.SIGTERM, 10)
+            proc.wait(timeout=10)
+        log.close()
+    return got
+
+
 def run_supervisor(sup, cmd, env, a, ports, timing):
     """All figures of one supervisor, by name (without the supervisor)."""
     c = RestCluster(sup, cmd, env, a.run_dir, ports, timing, 0)
@@ -289,6 +356,8 @@ def main():
     ap.add_argument("--connections", type=int, default=16, help="wrk connections")
     ap.add_argument("--wrk-timeout", type=int, default=2,
                     help="seconds before wrk counts a request as timed out")
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="skip the HAProxy reference runs")
     ap.add_argument("--port-base", type=int, default=27000)
     ap.add_argument("--run-dir", default="/var/tmp/pgkeel-restbench")
     a = ap.parse_args()
@@ -319,6 +388,8 @@ def main():
     ports = wg.Ports(a.port_base)
     results = {}
     try:
+        if a.reference:
+            results["reference"] = run_reference(a, ports)
         for s in a.supervisors:
             results[s] = run_supervisor(s, commands[s][0], commands[s][1], a, ports, timing)
     except wg.Interrupted as e:
@@ -326,6 +397,16 @@ def main():
         return 130
     if results.get("patroni") and results.get("pgkeel"):
         compare(results["patroni"], results["pgkeel"])
+    k, r = results.get("pgkeel"), results.get("reference")
+    for mode in (r if k and r else {}):
+        for endpoint in a.endpoints:
+            name = name_of(endpoint, mode, "normal")
+            if name in k and r[mode]["rps"] > 0:
+                wg.emit("pgkeel_vs_reference.%s.rps" % name,
+                        round(k[name]["rps"] / r[mode]["rps"], 2), "ratio")
+            if name in k and r[mode]["p99"] and k[name]["p99"] is not None:
+                wg.emit("pgkeel_vs_reference.%s.p99" % name,
+                        round(k[name]["p99"] / r[mode]["p99"], 2), "ratio")
     return 0 if all(results.values()) else 1
 
 
