@@ -282,6 +282,26 @@ static void force_wal(struct loop *L)
 		log_debug("forcing WAL: %s", e.msg);
 }
 
+/*
+ * Patroni's handle_parameter_change: PostgreSQL 14+ pauses WAL replay when
+ * the primary raises a parameter a hot standby must match; a replica whose
+ * replay is paused (and not starting) resumes it, every replica cycle
+ * outside maintenance mode.
+ */
+static void resume_replay(struct loop *L)
+{
+	const struct pgkeel_pg_status *st = L->pg.queried ? L->pg.status : NULL;
+	struct pgkeel_pg_err e;
+
+	if (st == NULL || !st->in_recovery || !st->replay_paused || L->pg.server_version < 140000 ||
+	    L->pg.ctl.state == PGKEEL_PGCTL_STARTING)
+		return;
+	log_info("Resuming paused WAL replay for PostgreSQL 14+");
+	if (pgkeel_pg_exec(pgkeel_pgm_connection(L->pgm), "SELECT pg_catalog.pg_wal_replay_resume()",
+	                   0, NULL, now_ms() + 3000, NULL, &e) != PGKEEL_PG_OK)
+		log_warning("resuming WAL replay: %s", e.msg);
+}
+
 static void sync_resample(struct loop *L, struct cycle *c, const struct pgkeel_ha_request *rq)
 {
 	struct pgkeel_pg *pg = pgkeel_pgm_connection(L->pgm);
@@ -806,6 +826,7 @@ void pgkeel_loop_execute(struct loop *L, struct cycle *c, const struct pgkeel_ha
 		break;
 	case PGKEEL_HA_FX_HANDLE_PARAMETER_CHANGE:
 		pgkeel_loop_apply_parameters(L);
+		resume_replay(L);
 		break;
 	case PGKEEL_HA_FX_WATCHDOG_DISABLE:
 		pgkeel_watchdog_disable(L->wd);

@@ -138,6 +138,21 @@ def test_hot_standby_feedback_forced_by_permanent_logical_slots(cluster):
     assert "hot_standby_feedback no longer forced on" in replica.log(10 ** 7)
 
 
+def test_paused_replay_is_resumed(cluster):
+    """Patroni's handle_parameter_change: outside maintenance mode a
+    replica's paused WAL replay is resumed (PostgreSQL 14+ pauses it when the
+    primary raises a parameter a hot standby must match)."""
+    c = cluster
+    leader, (replica,) = healthy(c)
+    replica.psql("SELECT pg_catalog.pg_wal_replay_pause()")
+    try:
+        poll(lambda: "Resuming paused WAL replay for PostgreSQL 14+" in replica.log(10 ** 7)
+             and replica.psql("SELECT pg_catalog.pg_is_wal_replay_paused()") == "f", 30,
+             "pgkeel resuming the paused replay")
+    except AssertionError as e:
+        fail_with_logs(c, str(e))
+
+
 def test_pre_promote_failure_releases_the_lock_then_success_promotes(cluster):
     c = cluster
     leader, (replica,) = healthy(c)
