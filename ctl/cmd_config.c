@@ -48,6 +48,7 @@
 
 #include "ctl.h"
 #include "json.h"
+#include "rest_internal.h"
 #include "yaml_load.h"
 
 /* ------------------------------------------------------------ Python's view of values */
@@ -121,112 +122,6 @@ static bool py_equal(json_object *a, json_object *b)
 	}
 }
 
-/* Python's repr() of a str. */
-static void py_repr_string(struct pgkeel_sbuf *b, const char *s, size_t len)
-{
-	char q = memchr(s, '\'', len) != NULL && memchr(s, '"', len) == NULL ? '"' : '\'';
-
-	pgkeel_sbuf_putc(b, q);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == (unsigned char)q || c == '\\') {
-			pgkeel_sbuf_putc(b, '\\');
-			pgkeel_sbuf_putc(b, (char)c);
-		} else if (c == '\n') {
-			pgkeel_sbuf_puts(b, "\\n");
-		} else if (c == '\r') {
-			pgkeel_sbuf_puts(b, "\\r");
-		} else if (c == '\t') {
-			pgkeel_sbuf_puts(b, "\\t");
-		} else if (c < 0x20 || c == 0x7f) {
-			pgkeel_sbuf_printf(b, "\\x%02x", c);
-		} else if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
-		           (unsigned char)s[i + 1] <= 0xa0) {
-			/* C1 controls and the no-break space are not printable */
-			pgkeel_sbuf_printf(b, "\\x%02x", (unsigned char)s[++i]);
-		} else {
-			pgkeel_sbuf_putc(b, (char)c);
-		}
-	}
-	pgkeel_sbuf_putc(b, q);
-}
-
-/* Python's str() (top) or repr() of a value loaded from JSON or YAML. */
-static void py_str(struct pgkeel_sbuf *b, json_object *v, bool top)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_null:
-		pgkeel_sbuf_puts(b, "None");
-		return;
-	case json_type_boolean:
-		pgkeel_sbuf_puts(b, json_object_get_boolean(v) ? "True" : "False");
-		return;
-	case json_type_int:
-		pgkeel_sbuf_printf(b, "%lld", (long long)json_object_get_int64(v));
-		return;
-	case json_type_double: {
-		char *t = pgkeel_json_compact(v);
-
-		pgkeel_sbuf_puts(b, strcmp(t, "NaN") == 0         ? "nan"
-		                    : strcmp(t, "Infinity") == 0  ? "inf"
-		                    : strcmp(t, "-Infinity") == 0 ? "-inf"
-		                                                  : t);
-		free(t);
-		return;
-	}
-	case json_type_string:
-		if (top)
-			pgkeel_sbuf_put(b, json_object_get_string(v),
-			                (size_t)json_object_get_string_len(v));
-		else
-			py_repr_string(b, json_object_get_string(v),
-			               (size_t)json_object_get_string_len(v));
-		return;
-	case json_type_array: {
-		size_t n = json_object_array_length(v);
-
-		pgkeel_sbuf_putc(b, '[');
-		for (size_t i = 0; i < n; i++) {
-			if (i > 0)
-				pgkeel_sbuf_puts(b, ", ");
-			py_str(b, json_object_array_get_idx(v, i), false);
-		}
-		pgkeel_sbuf_putc(b, ']');
-		return;
-	}
-	case json_type_object: {
-		bool first = true;
-
-		pgkeel_sbuf_putc(b, '{');
-		json_object_object_foreach(v, k, val)
-		{
-			if (!first)
-				pgkeel_sbuf_puts(b, ", ");
-			first = false;
-			py_repr_string(b, k, strlen(k));
-			pgkeel_sbuf_puts(b, ": ");
-			py_str(b, val, false);
-		}
-		pgkeel_sbuf_putc(b, '}');
-		return;
-	}
-	}
-}
-
-static bool py_str_equal(json_object *a, json_object *b)
-{
-	struct pgkeel_sbuf sa = {0}, sb = {0};
-	bool eq;
-
-	py_str(&sa, a, true);
-	py_str(&sb, b, true);
-	eq = sa.len == sb.len && (sa.len == 0 || memcmp(sa.p, sb.p, sa.len) == 0);
-	free(sa.p);
-	free(sb.p);
-	return eq;
-}
-
 /* A deep copy the caller owns (through the text: doubles keep their repr). */
 static json_object *copy_value(json_object *v)
 {
@@ -241,30 +136,6 @@ static json_object *copy_value(json_object *v)
 }
 
 /* ------------------------------------------------------------ building the new configuration */
-
-/* Patroni's patch_config(config, data): data's keys merged into config. */
-static void patch_config(json_object *config, json_object *data)
-{
-	json_object_object_foreach(data, name, value)
-	{
-		json_object *cur;
-
-		if (value == NULL) {
-			json_object_object_del(config, name);
-		} else if (json_object_object_get_ex(config, name, &cur)) {
-			if (json_object_is_type(value, json_type_object)) {
-				if (json_object_is_type(cur, json_type_object))
-					patch_config(cur, value);
-				else
-					json_object_object_add(config, name, copy_value(value));
-			} else if (!py_str_equal(cur, value)) {
-				json_object_object_add(config, name, copy_value(value));
-			}
-		} else {
-			json_object_object_add(config, name, copy_value(value));
-		}
-	}
-}
 
 /* Where set_path_value() is: at the root, in `postgresql`, in `postgresql.parameters`. */
 enum path_prefix { AT_ROOT, AT_POSTGRESQL, AT_PARAMETERS, AT_OTHER };
@@ -1111,14 +982,14 @@ static json_object *edited_config(struct ctl *ctl, const struct edit_opts *o, co
 			goto fail;
 		json_object_put(changed);
 		changed = json_object_new_object();
-		patch_config(changed, file);
+		(void)pgkeel_rest_patch_config(changed, file);
 		json_object_put(file);
 		by_options = true;
 	}
 	if (o->apply != NULL) {
 		if ((file = load_mapping_file(ctl, "--apply", o->apply)) == NULL)
 			goto fail;
-		patch_config(changed, file);
+		(void)pgkeel_rest_patch_config(changed, file);
 		json_object_put(file);
 		by_options = true;
 	}

@@ -35,20 +35,11 @@ import time
 import pytest
 import yaml
 
-from etcd_cluster import ETCD
-from ha_cluster import BUILD, SUPERUSER_PW, HaCluster, have_pgkeel, wait_healthy
-from pg_instance import have_postgres, poll
+from ha_cluster import PGKEELCTL, SUPERUSER_PW, HaCluster, requirements, wait_healthy
+from pg_instance import poll
 
-PGKEELCTL = os.path.join(BUILD, "ctl", "pgkeelctl")
-
-pytestmark = [
-    pytest.mark.skipif(not have_postgres(), reason="PostgreSQL 15 binaries not installed"),
-    pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="etcd not installed"),
-    pytest.mark.skipif(not have_pgkeel() or not os.access(PGKEELCTL, os.X_OK),
-                       reason="pgkeel, pgkeelctl or dcs_etcd3.so not built"),
-    pytest.mark.skipif(not os.access("/usr/bin/patronictl", os.X_OK),
-                       reason="Debian's patroni package not installed"),
-]
+pytestmark = requirements(patronictl=True) + [
+    pytest.mark.skipif(not os.access(PGKEELCTL, os.X_OK), reason="pgkeelctl not built")]
 
 SCOPE = "pgkeel-ctlcfg"
 # dynamic values show-config must print as patronictl does
@@ -67,17 +58,14 @@ def cluster():
 
 def env(c, **extra):
     e = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": c.base, "TMPDIR": c.base,
-         "PGUSER": "postgres", "PGPASSWORD": SUPERUSER_PW}
+         "TZ": "UTC", "PGUSER": "postgres", "PGPASSWORD": SUPERUSER_PW}
     e.update(extra)
     return e
 
 
 def k(c, *args, stdin="", timeout=60, **extra):
     """pgkeelctl with pg-1's configuration file: (exit status, stdout, stderr)."""
-    p = subprocess.run([PGKEELCTL, "-c", c.node("pg-1").conf] + list(args),
-                       input=stdin.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout, env=env(c, **extra))
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+    return c.pgkeelctl(*args, stdin=stdin, timeout=timeout, env=env(c, **extra))
 
 
 def pctl(c, *args, stdin="", timeout=60, **extra):
