@@ -68,6 +68,7 @@ static bool write_replica_config(const struct pgkeel_demote_opts *opts,
 	sit.server_version = opts->server_version;
 	sit.controldata = opts->controldata;
 	sit.recovery = true;
+	sit.hot_standby_feedback = opts->hot_standby_feedback;
 	if (has_upstream(upstream))
 		sit.upstream = *upstream;
 	pgkeel_diag_init(&d);

@@ -54,6 +54,7 @@ struct pgkeel_demote_opts {
 	/* pg_controldata values for the replica rule; NULL: none. */
 	const struct pgkeel_pg_controldata *controldata;
 	int server_version;             /* 0: PG_VERSION (write), the connection (follow) */
+	bool hot_standby_feedback;      /* force it on (permanent logical slots, pg_slots.h) */
 	int64_t checkpoint_deadline_ms; /* graceful's CHECKPOINT (monotonic, absolute) */
 	int64_t stop_deadline_ms;       /* SIGKILL at this time (the lock deadline) */
 	int64_t ready_deadline_ms;      /* the start's ready deadline (not waited for) */

@@ -464,6 +464,9 @@ static void demote_opts(struct pgkeel_pgm *m, const struct pgkeel_config *cfg,
 	o->checkpoint_deadline_ms = r->stop_deadline_ms;
 	o->stop_deadline_ms = r->stop_deadline_ms;
 	o->ready_deadline_ms = r->ready_deadline_ms;
+	pthread_mutex_lock(&m->mu);
+	o->hot_standby_feedback = m->hsf;
+	pthread_mutex_unlock(&m->mu);
 }
 
 static bool cancelled_cb(void *arg)
@@ -576,12 +579,12 @@ static void do_copy_slots(struct pgkeel_pgm *m, struct pgkeel_config *cfg,
 
 /* What the configuration follows from now on (pg_demote writes it itself). */
 static void set_current(struct pgkeel_pgm *m, const struct pgkeel_pgm_target *t,
-                        enum pgkeel_pg_role role)
+                        enum pgkeel_pg_role role, const struct pgkeel_demote_opts *o)
 {
 	pthread_mutex_lock(&m->mu);
 	m->current = *t;
 	m->current.role = role;
-	m->hsf_written = false; /* pg_demote writes the configuration without it */
+	m->hsf_written = o->hot_standby_feedback; /* pg_demote writes what demote_opts() said */
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -697,8 +700,8 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 		do_promote(m, cfg, r, res);
 		break;
 	case PGKEEL_PGM_DEMOTE:
-		set_current(m, &r->target, PGKEEL_PG_REPLICA);
 		demote_opts(m, cfg, r, &up, &dopts);
+		set_current(m, &r->target, PGKEEL_PG_REPLICA, &dopts);
 		if (!pgkeel_demote_stop(r->demote_mode, &dopts, &dres)) {
 			pgkeel_pgt_set_err(res->err, sizeof(res->err), "%s", dres.err);
 			break;
@@ -710,10 +713,11 @@ static void run_job(struct pgkeel_pgm *m, const struct pgkeel_pgm_request *r,
 			pgkeel_pgt_set_err(res->err, sizeof(res->err), "%s", dres.err);
 		break;
 	case PGKEEL_PGM_FOLLOW:
-		set_current(m, &r->target, r->target.role == PGKEEL_PG_STANDBY_LEADER
-		                                ? PGKEEL_PG_STANDBY_LEADER
-		                                : PGKEEL_PG_REPLICA);
 		demote_opts(m, cfg, r, &up, &dopts);
+		set_current(m, &r->target,
+		            r->target.role == PGKEEL_PG_STANDBY_LEADER ? PGKEEL_PG_STANDBY_LEADER
+		                                                       : PGKEEL_PG_REPLICA,
+		            &dopts);
 		if (pgkeel_demote_follow(&dopts, &dres)) {
 			if (dres.restarted)
 				wait_ready(m, r->ready_deadline_ms, res);
