@@ -20,13 +20,8 @@ static const struct ctl_command *const commands[] = {
     &ctl_cmd_list,
     &ctl_cmd_topology,
     &ctl_cmd_history,
-    &ctl_cmd_version,
-    &ctl_cmd_why,
     &ctl_cmd_show_config,
     &ctl_cmd_edit_config,
-    &ctl_cmd_remove,
-    &ctl_cmd_dsn,
-    &ctl_cmd_query,
     &ctl_cmd_switchover,
     &ctl_cmd_failover,
     &ctl_cmd_restart,
@@ -35,6 +30,11 @@ static const struct ctl_command *const commands[] = {
     &ctl_cmd_flush,
     &ctl_cmd_pause,
     &ctl_cmd_resume,
+    &ctl_cmd_remove,
+    &ctl_cmd_dsn,
+    &ctl_cmd_query,
+    &ctl_cmd_version,
+    &ctl_cmd_why,
 };
 
 static void usage(FILE *f)

@@ -290,3 +290,7 @@ tests_unit_test_ctl_SOURCES = tests/unit/test_ctl.c
 tests_unit_test_ctl_CFLAGS = $(UNIT_CC_FLAGS) -I$(top_srcdir)/ctl
 tests_unit_test_ctl_LDADD = ctl/libpgkeelctl.la $(UNIT_LIBS) -lm
 TESTS += tests/unit/test_ctl
+
+# pgkeelctl(1) documents every command and option (pgkeelctl --list-commands)
+CLI_TESTS += tests/cli/ctl-man.sh
+tests/cli/ctl-man.log: tests/cli/.dirstamp
