@@ -109,8 +109,7 @@ SCENARIO_MODULES="test_ha_steady.py test_ha_failover.py test_ha_split_brain.py
 	test_ha_zookeeper.py test_demo.py test_rest_matrix.py
 	test_patronictl.py test_haproxy_pgbouncer.py test_rest_tls.py
 	test_zookeeper_patroni_compat.py test_etcd3_patroni_compat.py
-	test_dcs_zookeeper.py test_etcd3_cluster.py test_rest_api.py test_pgkeelctl_ops.py test_ha_gaps.py test_pgkeelctl_config.py
-	test_pgkeelctl.py"
+	test_dcs_zookeeper.py test_etcd3_cluster.py test_rest_api.py test_pgkeelctl_ops.py test_ha_gaps.py test_pgkeelctl_config.py"
 
 integration() {
 	local dir=$1 mode=${2:-all} ignore=()
