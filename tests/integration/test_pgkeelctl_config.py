@@ -24,8 +24,10 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 (PGKEEL_BUILDDIR names the build tree; default build/default).
 """
 import base64
+import difflib
 import json
 import os
+import random
 import re
 import select
 import signal
@@ -193,6 +195,56 @@ def test_diff_and_question_as_patronictl(cluster):
     rc, out, err = k(c, "edit-config", "-s", "maximum_lag_on_failover=3145728", stdin="y\n")
     assert rc == 0 and out.endswith("Apply these changes? [y/N]: Configuration changed\n"), out
     assert config(c)["maximum_lag_on_failover"] == 3145728
+
+
+def big_config(rng, n):
+    """A mapping whose YAML has many equal lines (difflib's "popular" ones)."""
+    return {"pgkeel_test": {"g%03d" % i: {"x": 1, "y": rng.choice([2, 3]), "z": "same"}
+                            for i in range(n)}}
+
+
+def test_diff_is_difflibs(cluster):
+    """The diff printed is difflib.unified_diff's, also for long texts (its
+    autojunk rule for lines seen more than len/100 + 1 times in 200+ lines)."""
+    c = cluster
+    rng = random.Random(7)
+    base = big_config(rng, 70)  # 281 lines of YAML, "  x: 1" 70 times
+    rc, _, err = k(c, "edit-config", "--force", "-q", "--apply", "-", stdin=json.dumps(base))
+    assert rc == 0, err
+    value, rev = kv(c, "config")
+    before = k(c, "show-config")[1][:-1]
+    lines = before.splitlines()
+    edited = os.path.join(c.base, "edited.yml")
+    ed = script(c, "ed-copy.sh", "cp %s \"$1\"\n" % edited)
+    added = compared = 0
+    for _ in range(12):
+        new = list(lines)
+        for _ in range(rng.randint(1, 8)):
+            i = rng.randrange(len(new))
+            op = rng.random()
+            if op < 0.3 and new[i].startswith("    "):
+                del new[i]
+            elif op < 0.6 and new[i].startswith("  g"):
+                added += 1
+                new.insert(i, "  zz%03d: %d" % (added, rng.randrange(3)))
+            elif new[i].startswith("    y: "):
+                new[i] = "    y: 4"
+        after = "\n".join(new[:rng.randint(len(new) - 40, len(new))]) + "\n"
+        with open(edited, "w") as f:
+            f.write(after)
+        want = "".join(line.rstrip("\n") + "\n" for line in difflib.unified_diff(
+            [x + "\n" for x in before.rstrip("\n").split("\n")],
+            [x + "\n" for x in after.rstrip("\n").split("\n")]))
+        rc, out, err = k(c, "edit-config", stdin="n\n", EDITOR=ed)
+        if rc == 0:  # the cut made it equal
+            assert out == "Not changed\n"
+            continue
+        assert out == want + "Apply these changes? [y/N]: ", err
+        compared += 1
+    assert compared >= 8
+    assert kv(c, "config") == (value, rev)
+    rc, _, err = k(c, "edit-config", "--force", "-q", "-s", "pgkeel_test=")
+    assert rc == 0 and "pgkeel_test" not in config(c), err
 
 
 def test_diff_colored_on_a_terminal(cluster):
