@@ -115,6 +115,7 @@ static json_object *conn_kwargs(const struct pgkeel_member *m)
 {
 	json_object *kw = NULL, *o;
 	struct pgkeel_pg_source src;
+	int64_t port;
 
 	if (json_object_object_get_ex(m->data, "conn_kwargs", &kw) &&
 	    json_object_is_type(kw, json_type_object) && json_object_object_length(kw) > 0) {
@@ -128,11 +129,12 @@ static json_object *conn_kwargs(const struct pgkeel_member *m)
 		}
 		return o;
 	}
-	if (m->d.conn_url == NULL || !pgkeel_pg_source_from_url(m->d.conn_url, &src))
+	if (m->d.conn_url == NULL || !pgkeel_pg_source_from_url(m->d.conn_url, &src) ||
+	    !pgkeel_parse_int64(src.port, &port))
 		return NULL;
 	o = json_object_new_object();
 	json_object_object_add(o, "host", json_object_new_string(src.host));
-	json_object_object_add(o, "port", json_object_new_int(atoi(src.port)));
+	json_object_object_add(o, "port", json_object_new_int64(port));
 	json_object_object_add(o, "dbname", json_object_new_string(src.dbname));
 	return o;
 }
