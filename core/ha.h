@@ -608,8 +608,9 @@ bool pgkeel_ha_sysid_valid(const char *sysid);
 
 /*
  * ISO-8601 date-time with a time zone ("2026-11-25T21:04:36.94+01:00", "Z",
- * a space instead of T) to milliseconds since the epoch.  False without a
- * zone or on junk (Patroni then cleans the value up).
+ * a space instead of T; the forms of pgkeel_time_parse, util.h) to
+ * milliseconds since the epoch.  False without a zone or on junk (Patroni
+ * then cleans the value up).
  */
 bool pgkeel_ha_parse_time(const char *s, int64_t *ms_out) PGKEEL_MUSTCHECK;
 

@@ -123,90 +123,16 @@ bool pgkeel_ha_sysid_valid(const char *sysid)
 /* ------------------------------------------------------------------------ */
 /* times and versions */
 
-static bool digits(const char **s, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)(*s)[i]))
-			return false;
-		v = v * 10 + ((*s)[i] - '0');
-	}
-	*s += n;
-	*out = v;
-	return true;
-}
-
-/* days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm) */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 bool pgkeel_ha_parse_time(const char *s, int64_t *ms_out)
 {
-	int y, mo, d, hh, mm, ss = 0, zh = 0, zm = 0;
-	int64_t ms = 0, zone;
-	int sign;
+	struct pgkeel_time t;
+	int64_t us;
 
-	if (s == NULL)
+	/* without a time zone Patroni cannot compare it with now */
+	if (!pgkeel_time_parse(s, &t) || !t.has_tz)
 		return false;
-	while (*s == ' ')
-		s++;
-	if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
-	    !digits(&s, 2, &d) || (*s != 'T' && *s != 't' && *s != ' '))
-		return false;
-	s++;
-	if (!digits(&s, 2, &hh) || *s++ != ':' || !digits(&s, 2, &mm))
-		return false;
-	if (*s == ':') {
-		s++;
-		if (!digits(&s, 2, &ss))
-			return false;
-		if (*s == '.' || *s == ',') {
-			int64_t scale = 100;
-
-			s++;
-			if (!isdigit((unsigned char)*s))
-				return false;
-			for (; isdigit((unsigned char)*s); s++) {
-				ms += (*s - '0') * scale;
-				scale /= 10;
-			}
-		}
-	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60)
-		return false;
-	if (*s == 'Z' || *s == 'z') {
-		s++;
-		zone = 0;
-	} else if (*s == '+' || *s == '-') {
-		sign = *s++ == '-' ? -1 : 1;
-		if (!digits(&s, 2, &zh))
-			return false;
-		if (*s == ':')
-			s++;
-		if (isdigit((unsigned char)*s) && !digits(&s, 2, &zm))
-			return false;
-		if (zh > 23 || zm > 59)
-			return false;
-		zone = sign * (zh * 3600 + zm * 60);
-	} else {
-		return false; /* no time zone: Patroni cannot compare it with now */
-	}
-	while (*s == ' ')
-		s++;
-	if (*s != '\0')
-		return false;
-	*ms_out =
-	    ((days_from_civil(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss) - zone) * 1000 + ms;
+	us = pgkeel_time_epoch_us(&t);
+	*ms_out = us / 1000 - (us % 1000 < 0); /* floor, before 1970 too */
 	return true;
 }
 

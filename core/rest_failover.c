@@ -73,131 +73,8 @@ static char *truthy_field(const struct json_object *body, const char *name)
 
 /* ----------------------------------------------------------- timestamps */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : dm[m - 1];
-}
-
-/* n digits exactly at *p into *out. */
-static bool digits(const char **p, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)(*p)[i]))
-			return false;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return true;
-}
-
-struct ts {
-	int year, mon, day, hour, min, sec, usec;
-	bool has_tz;
-	int offset_min;
-};
-
-/*
- * The forms dateutil's parser reads unambiguously: an ISO 8601 date, then
- * optionally 'T' or ' ' and HH[:MM[:SS[.fraction]]], then optionally 'Z',
- * "UTC", "GMT" or an offset +HH, +HHMM, +HH:MM (a space may precede it).
- */
-static bool parse_ts(const char *s, struct ts *t)
-{
-	const char *p = s;
-
-	memset(t, 0, sizeof(*t));
-	while (isspace((unsigned char)*p))
-		p++;
-	if (!digits(&p, 4, &t->year) || *p++ != '-' || !digits(&p, 2, &t->mon) || *p++ != '-' ||
-	    !digits(&p, 2, &t->day))
-		return false;
-	if (t->year < 1 || t->mon < 1 || t->mon > 12 || t->day < 1 ||
-	    t->day > days_in_month(t->year, t->mon))
-		return false;
-	if ((*p == 'T' || *p == ' ') && isdigit((unsigned char)p[1])) {
-		p++;
-		if (!digits(&p, 2, &t->hour))
-			return false;
-		if (*p == ':') {
-			p++;
-			if (!digits(&p, 2, &t->min))
-				return false;
-			if (*p == ':') {
-				p++;
-				if (!digits(&p, 2, &t->sec))
-					return false;
-				if (*p == '.' || *p == ',') {
-					int n = 0;
-
-					p++;
-					if (!isdigit((unsigned char)*p))
-						return false;
-					for (; isdigit((unsigned char)*p); p++, n++)
-						if (n < 6)
-							t->usec = t->usec * 10 + (*p - '0');
-					for (; n < 6; n++)
-						t->usec *= 10;
-				}
-			}
-		}
-		if (t->hour > 23 || t->min > 59 || t->sec > 59)
-			return false;
-	}
-	while (*p == ' ')
-		p++;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-		t->has_tz = true;
-	} else if (strncmp(p, "UTC", 3) == 0 || strncmp(p, "GMT", 3) == 0) {
-		p += 3;
-		t->has_tz = true;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p++ == '-' ? -1 : 1, hh, mm = 0;
-
-		if (!digits(&p, 2, &hh))
-			return false;
-		if (*p == ':')
-			p++;
-		if (isdigit((unsigned char)*p) && !digits(&p, 2, &mm))
-			return false;
-		if (hh > 23 || mm > 59)
-			return false;
-		t->has_tz = true;
-		t->offset_min = sign * (hh * 60 + mm);
-	}
-	while (isspace((unsigned char)*p))
-		p++;
-	return *p == '\0';
-}
-
-static int64_t ts_epoch_us(const struct ts *t)
-{
-	int64_t secs = days_from_civil(t->year, t->mon, t->day) * 86400 + t->hour * 3600 +
-	               t->min * 60 + t->sec - (int64_t)t->offset_min * 60;
-
-	return secs * 1000000 + t->usec;
-}
-
 /* datetime.isoformat() of a parsed time with a zone. */
-static char *ts_isoformat(const struct ts *t)
+static char *ts_isoformat(const struct pgkeel_time *t)
 {
 	int off = t->offset_min < 0 ? -t->offset_min : t->offset_min;
 	char frac[16] = "";
@@ -211,19 +88,19 @@ static char *ts_isoformat(const struct ts *t)
 
 bool pgkeel_rest_time_us(const char *s, int64_t *epoch_us)
 {
-	struct ts t;
+	struct pgkeel_time t;
 
-	if (s == NULL || !parse_ts(s, &t) || !t.has_tz)
+	if (!pgkeel_time_parse(s, &t) || !t.has_tz)
 		return false;
-	*epoch_us = ts_epoch_us(&t);
+	*epoch_us = pgkeel_time_epoch_us(&t);
 	return true;
 }
 
 char *pgkeel_rest_isoformat(const char *s)
 {
-	struct ts t;
+	struct pgkeel_time t;
 
-	if (s == NULL || !parse_ts(s, &t) || !t.has_tz)
+	if (!pgkeel_time_parse(s, &t) || !t.has_tz)
 		return NULL;
 	return ts_isoformat(&t);
 }
@@ -232,12 +109,12 @@ int pgkeel_rest_parse_schedule(const struct json_object *value, const char *acti
                                int64_t now_epoch_ms, char **iso, int64_t *epoch_ms, char *msg,
                                size_t len)
 {
-	struct ts t;
+	struct pgkeel_time t;
 	int64_t us;
 
 	*iso = NULL;
 	if (!json_object_is_type(value, json_type_string) ||
-	    !parse_ts(json_object_get_string((struct json_object *)(uintptr_t)value), &t)) {
+	    !pgkeel_time_parse(json_object_get_string((struct json_object *)(uintptr_t)value), &t)) {
 		(void)pgkeel_fmt(msg, len,
 		                 "Unable to parse scheduled timestamp. It should be in an "
 		                 "unambiguous format, e.g. ISO 8601");
@@ -248,7 +125,7 @@ int pgkeel_rest_parse_schedule(const struct json_object *value, const char *acti
 		                 action);
 		return 400;
 	}
-	us = ts_epoch_us(&t);
+	us = pgkeel_time_epoch_us(&t);
 	*epoch_ms = us / 1000;
 	if (us < now_epoch_ms * 1000) {
 		(void)pgkeel_fmt(msg, len, "Cannot schedule %s in the past", action);

@@ -31,4 +31,22 @@ bool pgkeel_parse_int64(const char *s, int64_t *out);
 
 bool pgkeel_str_has_suffix(const char *s, const char *suffix);
 
+/*
+ * A date-time as dateutil.parser.parse reads the unambiguous ISO 8601
+ * forms: a date, then optionally 'T' (or 't') or ' ' and HH[:MM[:SS[.fraction]]]
+ * (fraction kept to microseconds), then optionally 'Z', "UTC", "GMT" or an
+ * offset +HH, +HHMM, +HH:MM (a space may precede it); spaces around.  The
+ * date must exist (29 February only in leap years) and seconds stop at 59,
+ * as Python's datetime wants.  has_tz tells whether a zone was given.
+ */
+struct pgkeel_time {
+	int year, mon, day, hour, min, sec, usec;
+	bool has_tz;
+	int offset_min; /* east of UTC; 0 without a zone */
+};
+
+bool pgkeel_time_parse(const char *s, struct pgkeel_time *t) PGKEEL_MUSTCHECK;
+/* Microseconds since the epoch, the offset applied (UTC when there is none). */
+int64_t pgkeel_time_epoch_us(const struct pgkeel_time *t);
+
 #endif

@@ -692,6 +692,13 @@ static void test_parse_time(void **state)
 	assert_false(pgkeel_ha_parse_time("2026-01-01", &t));
 	assert_false(pgkeel_ha_parse_time("2026-13-01T00:00:00Z", &t));
 	assert_false(pgkeel_ha_parse_time("2026-01-01T24:00:00Z", &t));
+	/* dateutil's forms (the REST API's parser, util.h): */
+	assert_true(pgkeel_ha_parse_time("2026-01-01t00:00 UTC", &t));
+	assert_int_equal(t, NOW_WALL);
+	assert_true(pgkeel_ha_parse_time("1969-12-31T23:59:59.9995Z", &t));
+	assert_int_equal(t, -1); /* floor */
+	assert_false(pgkeel_ha_parse_time("2026-02-29T00:00:00Z", &t)); /* not a leap year */
+	assert_false(pgkeel_ha_parse_time("2026-01-01T00:00:60Z", &t));
 	assert_false(pgkeel_ha_parse_time("2026-01-01T00:00:00Zjunk", &t));
 	assert_false(pgkeel_ha_parse_time("tomorrow", &t));
 	assert_false(pgkeel_ha_parse_time("", &t));
