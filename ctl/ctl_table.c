@@ -184,8 +184,7 @@ static char *table_pretty(const struct table *t, const char *title)
 		if (all && r + 1 < t->n_rows)
 			put_rule(&b, w, t->n_cols, NULL);
 	}
-	if (t->n_rows > 0)
-		put_rule(&b, w, t->n_cols, NULL);
+	put_rule(&b, w, t->n_cols, NULL); /* PrettyTable prints it under an empty table too */
 	free(w);
 	return pgkeel_sbuf_finish(&b);
 }

@@ -86,6 +86,8 @@ def test_list_like_patronictl(cluster):
     lines = [l for l in out.splitlines() if l.startswith("| ")]
     names = [l.split("|")[1][1:].rstrip() for l in lines[1:]]
     assert names == ["pg-1", "+ pg-2", "  + pg-3"], out
+    same_as_patronictl(cluster, "history")  # no promotion yet: an empty table
+    same_as_patronictl(cluster, "list", "no-such-cluster")
     rows = json.loads(ctl_ok(cluster, "list", "-f", "json"))
     assert {r["Member"] for r in rows} == {"pg-1", "pg-2", "pg-3"}
     # a timestamp first, then the table

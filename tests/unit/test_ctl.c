@@ -160,6 +160,21 @@ static void test_list_multiline(void **state)
 	pgkeel_cluster_unref(c);
 }
 
+/* No members: PrettyTable still closes the frame (two rules under the header). */
+static void test_list_empty(void **state)
+{
+	struct pgkeel_cluster *c = pgkeel_cluster_new_empty();
+	char *out = render(c, "x", CTL_FMT_PRETTY, false);
+
+	(void)state;
+	assert_string_equal(out, "+ Cluster: x ---+------+-------+----+-----------+\n"
+	                         "| Member | Host | Role | State | TL | Lag in MB |\n"
+	                         "+--------+------+------+-------+----+-----------+\n"
+	                         "+--------+------+------+-------+----+-----------+\n");
+	free(out);
+	pgkeel_cluster_unref(c);
+}
+
 static void test_yaml_quoting(void **state)
 {
 	json_object *v = json_tokener_parse(
@@ -238,7 +253,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_list_pretty),  cmocka_unit_test(test_list_tsv_json_yaml),
-	    cmocka_unit_test(test_list_multiline), cmocka_unit_test(test_yaml_quoting),
+	    cmocka_unit_test(test_list_multiline), cmocka_unit_test(test_list_empty),
+	    cmocka_unit_test(test_yaml_quoting),
 	    cmocka_unit_test(test_schedule),     cmocka_unit_test(test_roles),
 	};
 
