@@ -99,6 +99,28 @@ char *pgkeel_sbuf_finish(struct pgkeel_sbuf *b)
 	return b->p;
 }
 
+void pgkeel_sbuf_put_py_repr(struct pgkeel_sbuf *b, const char *s)
+{
+	char q = strchr(s, '\'') != NULL && strchr(s, '"') == NULL ? '"' : '\'';
+
+	pgkeel_sbuf_putc(b, q);
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '\\' || *p == (unsigned char)q)
+			pgkeel_sbuf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			pgkeel_sbuf_puts(b, "\\n");
+		else if (*p == '\r')
+			pgkeel_sbuf_puts(b, "\\r");
+		else if (*p == '\t')
+			pgkeel_sbuf_puts(b, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			pgkeel_sbuf_printf(b, "\\x%02x", *p);
+		else
+			pgkeel_sbuf_putc(b, (char)*p);
+	}
+	pgkeel_sbuf_putc(b, q);
+}
+
 /*
  * Decode one UTF-8 sequence at s[0..len).  Returns its length and the code
  * point, or 0 when the bytes are not valid UTF-8 (overlong forms, surrogates

@@ -42,6 +42,8 @@ void pgkeel_sbuf_putc(struct pgkeel_sbuf *b, char c);
 /* For numbers only: aborts when the text would pass 63 bytes. */
 void pgkeel_sbuf_printf(struct pgkeel_sbuf *b, const char *fmt, ...) PGKEEL_PRINTF(2, 3);
 char *pgkeel_sbuf_finish(struct pgkeel_sbuf *b);
+/* Python's repr() of a str: single quotes unless s has ' and no ". */
+void pgkeel_sbuf_put_py_repr(struct pgkeel_sbuf *b, const char *s);
 
 /* Offset of the first byte that is not valid UTF-8, or len when all are. */
 size_t pgkeel_utf8_invalid_at(const char *s, size_t len);

@@ -114,29 +114,6 @@ void pgkeel_argv_free(char **argv)
 	free(argv);
 }
 
-/* Python's repr() of a str, for Patroni's log lines. */
-static void put_py_repr(struct pgkeel_sbuf *b, const char *s)
-{
-	char q = strchr(s, '\'') != NULL && strchr(s, '"') == NULL ? '"' : '\'';
-
-	pgkeel_sbuf_putc(b, q);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '\\' || *p == (unsigned char)q)
-			pgkeel_sbuf_printf(b, "\\%c", *p);
-		else if (*p == '\n')
-			pgkeel_sbuf_puts(b, "\\n");
-		else if (*p == '\t')
-			pgkeel_sbuf_puts(b, "\\t");
-		else if (*p == '\r')
-			pgkeel_sbuf_puts(b, "\\r");
-		else if (*p < 0x20 || *p == 0x7f)
-			pgkeel_sbuf_printf(b, "\\x%02x", *p);
-		else
-			pgkeel_sbuf_putc(b, (char)*p);
-	}
-	pgkeel_sbuf_putc(b, q);
-}
-
 /* ['cmd', 'on_start', 'master', 'batman'] */
 static char *argv_repr(char *const *argv)
 {
@@ -146,7 +123,7 @@ static char *argv_repr(char *const *argv)
 	for (size_t i = 0; argv[i] != NULL; i++) {
 		if (i > 0)
 			pgkeel_sbuf_puts(&b, ", ");
-		put_py_repr(&b, argv[i]);
+		pgkeel_sbuf_put_py_repr(&b, argv[i]);
 	}
 	pgkeel_sbuf_putc(&b, ']');
 	return pgkeel_sbuf_finish(&b);

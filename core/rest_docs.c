@@ -26,29 +26,6 @@
 
 /* ------------------------------------------------------ Python's str() */
 
-/* repr() of a str: single quotes unless the text has ' and no ". */
-static void put_py_repr_str(struct pgkeel_sbuf *b, const char *s)
-{
-	char q = strchr(s, '\'') != NULL && strchr(s, '"') == NULL ? '"' : '\'';
-
-	pgkeel_sbuf_putc(b, q);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '\\' || *p == (unsigned char)q)
-			pgkeel_sbuf_printf(b, "\\%c", *p);
-		else if (*p == '\n')
-			pgkeel_sbuf_puts(b, "\\n");
-		else if (*p == '\r')
-			pgkeel_sbuf_puts(b, "\\r");
-		else if (*p == '\t')
-			pgkeel_sbuf_puts(b, "\\t");
-		else if (*p < 0x20 || *p == 0x7f)
-			pgkeel_sbuf_printf(b, "\\x%02x", *p);
-		else
-			pgkeel_sbuf_putc(b, (char)*p);
-	}
-	pgkeel_sbuf_putc(b, q);
-}
-
 static void put_py(struct pgkeel_sbuf *b, const struct json_object *v, bool repr)
 {
 	struct json_object *o = (struct json_object *)(uintptr_t)v;
@@ -81,7 +58,7 @@ static void put_py(struct pgkeel_sbuf *b, const struct json_object *v, bool repr
 	}
 	case json_type_string:
 		if (repr)
-			put_py_repr_str(b, json_object_get_string(o));
+			pgkeel_sbuf_put_py_repr(b, json_object_get_string(o));
 		else
 			pgkeel_sbuf_puts(b, json_object_get_string(o));
 		break;
@@ -100,7 +77,7 @@ static void put_py(struct pgkeel_sbuf *b, const struct json_object *v, bool repr
 		{
 			if (i++ > 0)
 				pgkeel_sbuf_puts(b, ", ");
-			put_py_repr_str(b, k);
+			pgkeel_sbuf_put_py_repr(b, k);
 			pgkeel_sbuf_puts(b, ": ");
 			put_py(b, val, true);
 		}
