@@ -789,8 +789,7 @@ static json_object *conninfo_params(const struct pgkeel_config *cfg,
 	return c;
 }
 
-/* format_dsn(params) without dbname. */
-static char *format_dsn(json_object *c)
+char *pgkeel_pg_format_dsn(json_object *params, bool include_dbname)
 {
 	static const char *const keywords[] = {"dbname",
 	                                       "user",
@@ -811,18 +810,22 @@ static char *format_dsn(json_object *c)
 	                                       "channel_binding",
 	                                       "target_session_attrs"};
 	struct pgkeel_sbuf b = {0};
-	bool passfile = pgkeel_json_truthy(json_object_object_get(c, "passfile"));
+	bool passfile = pgkeel_json_truthy(json_object_object_get(params, "passfile"));
 
 	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(keywords); i++) {
 		const char *kw = keywords[i];
 		json_object *v;
 		char *t, *e;
 
-		if (strcmp(kw, "password") == 0 && passfile)
-			kw = "passfile";
-		if (strcmp(kw, "dbname") == 0)
+		if (strcmp(kw, "password") == 0) {
+			if (include_dbname)
+				continue;
+			if (passfile)
+				kw = "passfile";
+		}
+		if (strcmp(kw, "dbname") == 0 && !include_dbname)
 			continue;
-		v = json_object_object_get(c, kw);
+		v = json_object_object_get(params, kw);
 		if (v == NULL)
 			continue;
 		t = pgkeel_pg_value_text(v);
@@ -972,7 +975,7 @@ static void write_recovery(struct pgkeel_sbuf *b, json_object *rp, int ver, cons
 				json_object_object_add(v, "passfile",
 				                       json_object_new_string(pgpass_path));
 			}
-			text = format_dsn(v);
+			text = pgkeel_pg_format_dsn(v, false);
 		} else {
 			text = recovery_value(ver, keys[i], v, diag);
 			if (text == NULL)

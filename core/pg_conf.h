@@ -166,6 +166,13 @@ char *pgkeel_pg_pgpass_text(const char *host, const char *port, const char *user
                             const char *password);
 /* A JSON value as Python's str() renders it (NULL: "None").  Malloc'd. */
 char *pgkeel_pg_value_text(json_object *v);
+/*
+ * Patroni's format_dsn(params, include_dbname): the libpq keywords it knows,
+ * in its order, escaped.  With include_dbname, dbname and no password nor
+ * passfile; without, passfile (when params has a truthy one) or password and
+ * no dbname.  Malloc'd ("" when none is there).
+ */
+char *pgkeel_pg_format_dsn(json_object *params, bool include_dbname);
 
 /*
  * Write content to path through a temp file in the same directory (created

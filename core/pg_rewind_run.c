@@ -616,52 +616,6 @@ static void checkpoint_step(struct pgkeel_rewind_job *j)
 	j->step = ST_REWIND;
 }
 
-/* Patroni's write_pgpass: the record's line(s), 0600, given to the children's user. */
-static bool write_pgpass(struct pgkeel_rewind_job *j, char **env_out, char *err, size_t errlen)
-{
-	json_object *r = j->rewind_rec;
-	char *host = NULL, *port = NULL, *user = NULL, *pw, *line;
-	bool ww = false, ok;
-
-	*env_out = NULL;
-	if (!pgkeel_pgt_jhas(r, "password"))
-		return true;
-	pw = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "password"));
-	if (pgkeel_json_truthy(pgkeel_pgt_jget(r, "host")))
-		host = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "host"));
-	if (pgkeel_json_truthy(pgkeel_pgt_jget(r, "port")))
-		port = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "port"));
-	if (pgkeel_json_truthy(pgkeel_pgt_jget(r, "user")))
-		user = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "user"));
-	line = pgkeel_pg_pgpass_text(host, port, user, pw[0] != '\0' ? pw : "*");
-	explicit_bzero(pw, strlen(pw));
-	free(pw);
-	free(host);
-	free(port);
-	free(user);
-	ok = pgkeel_pg_pgpass_write(j->pgpass_path, line, &ww, err, errlen);
-	explicit_bzero(line, strlen(line));
-	free(line);
-	if (!ok)
-		return false;
-	if (ww)
-		log_warning("The directory of %s is writable by others", j->pgpass_path);
-	if (j->have_user) {
-		int fd = open(j->pgpass_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-		if (fd == -1 || fchown(fd, j->user.uid, j->user.gid) == -1) {
-			pgkeel_rw_set_err(err, errlen, "cannot give %s to the PostgreSQL user: %s",
-			                  j->pgpass_path, strerror(errno));
-			if (fd != -1)
-				close(fd);
-			return false;
-		}
-		close(fd);
-	}
-	*env_out = pgkeel_asprintf("PGPASSFILE=%s", j->pgpass_path);
-	return true;
-}
-
 /* pg_rewind's argv and environment (Patroni's pg_rewind()), built once. */
 static bool prepare_rewind(struct pgkeel_rewind_job *j)
 {
@@ -670,7 +624,8 @@ static bool prepare_rewind(struct pgkeel_rewind_job *j)
 	bool config_file = false, can_restore;
 	char *pgpass_env, *dsn, *bin, err[512];
 
-	if (!write_pgpass(j, &pgpass_env, err, sizeof(err))) {
+	if (!pgkeel_pgt_pgpass_write_record(j->pgpass_path, job_user(j), j->rewind_rec, &pgpass_env,
+	                                    err, sizeof(err))) {
 		job_end(j, PGKEEL_REWIND_RETRY, "%s", err);
 		json_object_put(r);
 		return false;

@@ -321,48 +321,9 @@ bool pgkeel_pgt_user_options(const struct pgkeel_pgt_opt_rules *r, json_object *
 
 /* ------------------------------------------------------------ connections */
 
-/*
- * Patroni's pgkeel_pgt_format_dsn(params, include_dbname=True): the libpq keywords it
- * knows, in its order, without password/passfile.
- */
 char *pgkeel_pgt_format_dsn(json_object *r)
 {
-	static const char *const keywords[] = {"dbname",
-	                                       "user",
-	                                       "host",
-	                                       "port",
-	                                       "sslmode",
-	                                       "sslcompression",
-	                                       "sslcert",
-	                                       "sslkey",
-	                                       "sslpassword",
-	                                       "sslrootcert",
-	                                       "sslcrl",
-	                                       "sslcrldir",
-	                                       "application_name",
-	                                       "krbsrvname",
-	                                       "gssencmode",
-	                                       "channel_binding",
-	                                       "target_session_attrs"};
-	struct pgkeel_sbuf b = {0};
-
-	for (size_t i = 0; i < PGKEEL_ARRAY_LEN(keywords); i++) {
-		json_object *v = pgkeel_pgt_jget(r, keywords[i]);
-		char *t, *e;
-
-		if (v == NULL)
-			continue;
-		t = pgkeel_pg_value_text(v);
-		e = pgkeel_pg_conninfo_escape(t);
-		if (b.len > 0)
-			pgkeel_sbuf_putc(&b, ' ');
-		pgkeel_sbuf_puts(&b, keywords[i]);
-		pgkeel_sbuf_putc(&b, '=');
-		pgkeel_sbuf_puts(&b, e);
-		free(e);
-		free(t);
-	}
-	return pgkeel_sbuf_finish(&b);
+	return pgkeel_pg_format_dsn(r, true);
 }
 
 /* auth's non-null entries into r, username as user (Member.conn_kwargs). */
@@ -573,25 +534,27 @@ char *pgkeel_pgt_child_failure(const struct pgkeel_pg_task *t)
 	return out;
 }
 
-/* Give a file we created to the children's user. */
-bool pgkeel_pgt_give_to_user(const struct pgkeel_pg_task *t, int fd, const char *path, char *err,
-                             size_t errlen)
+/* fchown fd to user (NULL: nothing to do). */
+static bool chown_to(const struct pgkeel_child_user *user, int fd, const char *path, char *err,
+                     size_t errlen)
 {
-	if (!t->have_user || fchown(fd, t->user.uid, t->user.gid) == 0)
+	if (user == NULL || fchown(fd, user->uid, user->gid) == 0)
 		return true;
 	pgkeel_pgt_set_err(err, errlen, "cannot chown %s: %s", path, strerror(errno));
 	return false;
 }
 
-/*
- * Patroni's write_pgpass: the record's line (host default *, one line per
- * comma-separated host) into the pgpass file; *env_out gets
- * "PGPASSFILE=<path>".  Nothing is written without a password.
- */
-bool pgkeel_pgt_write_pgpass(struct pgkeel_pg_task *t, json_object *r, char **env_out, char *err,
+/* Give a file we created to the children's user. */
+bool pgkeel_pgt_give_to_user(const struct pgkeel_pg_task *t, int fd, const char *path, char *err,
                              size_t errlen)
 {
-	char *host = NULL, *port = NULL, *user = NULL, *pw, *line;
+	return chown_to(t->have_user ? &t->user : NULL, fd, path, err, errlen);
+}
+
+bool pgkeel_pgt_pgpass_write_record(const char *path, const struct pgkeel_child_user *user,
+                                    json_object *r, char **env_out, char *err, size_t errlen)
+{
+	char *host = NULL, *port = NULL, *user_name = NULL, *pw, *line;
 	bool ww = false, ok;
 	int fd;
 
@@ -599,39 +562,43 @@ bool pgkeel_pgt_write_pgpass(struct pgkeel_pg_task *t, json_object *r, char **en
 	if (!pgkeel_pgt_jhas(r, "password"))
 		return true;
 	pw = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "password"));
-	if (pgkeel_pgt_jget(r, "host") != NULL && pgkeel_json_truthy(pgkeel_pgt_jget(r, "host")))
+	if (pgkeel_json_truthy(pgkeel_pgt_jget(r, "host")))
 		host = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "host"));
-	if (pgkeel_pgt_jget(r, "port") != NULL && pgkeel_json_truthy(pgkeel_pgt_jget(r, "port")))
+	if (pgkeel_json_truthy(pgkeel_pgt_jget(r, "port")))
 		port = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "port"));
-	if (pgkeel_pgt_jget(r, "user") != NULL && pgkeel_json_truthy(pgkeel_pgt_jget(r, "user")))
-		user = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "user"));
-	line = pgkeel_pg_pgpass_text(host, port, user, pw[0] != '\0' ? pw : NULL);
-	if (line == NULL) /* Python's `or '*'`: an empty password is written as * */
-		line = pgkeel_pg_pgpass_text(host, port, user, "*");
+	if (pgkeel_json_truthy(pgkeel_pgt_jget(r, "user")))
+		user_name = pgkeel_pg_value_text(pgkeel_pgt_jget(r, "user"));
+	line = pgkeel_pg_pgpass_text(host, port, user_name, pw); /* "" is written as * */
 	explicit_bzero(pw, strlen(pw));
 	free(pw);
 	free(host);
 	free(port);
-	free(user);
-	ok = pgkeel_pg_pgpass_write(t->pgpass_path, line, &ww, err, errlen);
+	free(user_name);
+	ok = pgkeel_pg_pgpass_write(path, line, &ww, err, errlen);
 	explicit_bzero(line, strlen(line));
 	free(line);
 	if (!ok)
 		return false;
 	if (ww)
-		log_warning("The directory of %s is writable by others", t->pgpass_path);
-	if (t->have_user) {
-		fd = open(t->pgpass_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		log_warning("The directory of %s is writable by others", path);
+	if (user != NULL) {
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd == -1) {
-			pgkeel_pgt_set_err(err, errlen, "cannot open %s: %s", t->pgpass_path,
-			                   strerror(errno));
+			pgkeel_pgt_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
 			return false;
 		}
-		ok = pgkeel_pgt_give_to_user(t, fd, t->pgpass_path, err, errlen);
+		ok = chown_to(user, fd, path, err, errlen);
 		close(fd);
 		if (!ok)
 			return false;
 	}
-	*env_out = pgkeel_asprintf("PGPASSFILE=%s", t->pgpass_path);
+	*env_out = pgkeel_asprintf("PGPASSFILE=%s", path);
 	return true;
+}
+
+bool pgkeel_pgt_write_pgpass(struct pgkeel_pg_task *t, json_object *r, char **env_out, char *err,
+                             size_t errlen)
+{
+	return pgkeel_pgt_pgpass_write_record(t->pgpass_path, t->have_user ? &t->user : NULL, r,
+	                                      env_out, err, errlen);
 }

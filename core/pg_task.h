@@ -155,10 +155,7 @@ struct pgkeel_pgt_opt_rules {
 bool pgkeel_pgt_user_options(const struct pgkeel_pgt_opt_rules *r, json_object *opts,
                              struct pgkeel_pgt_strv *out, char *err, size_t errlen);
 
-/*
- * Patroni's format_dsn(params, include_dbname=True): the libpq keywords it
- * knows, in its order, without password/passfile.
- */
+/* Patroni's format_dsn(params, include_dbname=True): pgkeel_pg_format_dsn(r, true). */
 char *pgkeel_pgt_format_dsn(json_object *r);
 /* auth's non-null entries into r, username as user (Member.conn_kwargs). */
 void pgkeel_pgt_add_auth(json_object *r, json_object *auth);
@@ -184,9 +181,13 @@ bool pgkeel_pgt_give_to_user(const struct pgkeel_pg_task *t, int fd, const char 
                              size_t errlen);
 /*
  * Patroni's write_pgpass: the record's line (host default *, one line per
- * comma-separated host) into the pgpass file; *env_out gets
+ * comma-separated host; an empty password as *) into the pgpass file at
+ * path, then given to user (NULL: left as it is); *env_out gets
  * "PGPASSFILE=<path>".  Nothing is written without a password.
  */
+bool pgkeel_pgt_pgpass_write_record(const char *path, const struct pgkeel_child_user *user,
+                                    json_object *r, char **env_out, char *err, size_t errlen);
+/* The same for a task: its pgpass path and user. */
 bool pgkeel_pgt_write_pgpass(struct pgkeel_pg_task *t, json_object *r, char **env_out, char *err,
                              size_t errlen);
 

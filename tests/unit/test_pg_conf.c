@@ -1170,6 +1170,31 @@ static void test_value_text(void **state)
 	}
 }
 
+static void check_dsn(json_object *params, bool include_dbname, const char *want)
+{
+	char *s = pgkeel_pg_format_dsn(params, include_dbname);
+
+	assert_string_equal(s, want);
+	free(s);
+}
+
+/* format_dsn(params, include_dbname): the keywords in Patroni's order */
+static void test_format_dsn(void **state)
+{
+	json_object *p = parse_json("{\"target_session_attrs\": \"any\", \"port\": 5432, "
+	                            "\"password\": \"p w\", \"dbname\": \"db\", "
+	                            "\"host\": \"h\", \"user\": \"u\", \"bogus\": 1}");
+	const char *with_db = "dbname=db user=u host=h port=5432 target_session_attrs=any";
+
+	(void)state;
+	check_dsn(p, false, "user=u password=p\\ w host=h port=5432 target_session_attrs=any");
+	check_dsn(p, true, with_db);
+	json_object_object_add(p, "passfile", json_object_new_string("/pgpass"));
+	check_dsn(p, false, "user=u passfile=/pgpass host=h port=5432 target_session_attrs=any");
+	check_dsn(p, true, with_db);
+	json_object_put(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1191,6 +1216,7 @@ int main(void)
 	    cmocka_unit_test(test_classify_rules),
 	    cmocka_unit_test(test_pgpass_writer),
 	    cmocka_unit_test(test_value_text),
+	    cmocka_unit_test(test_format_dsn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
