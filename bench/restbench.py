@@ -31,7 +31,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -182,20 +181,27 @@ def name_of(endpoint, mode, cond):
     return "%s.%s%s" % (endpoint, mode, "" if cond == "normal" else "." + cond)
 
 
-def report(c, name, res):
-    c.emit(name + ".rps", int(round(res["rps"])), "req/s")
-    for pct in ("p50", "p99"):
+def report(prefix, res):
+    """The figures of one wrk run (res from run_wrk, plus cpu_s: the server's
+    CPU seconds meanwhile) as prefix.<figure> lines."""
+    wg.emit(prefix + ".rps", int(round(res["rps"])), "req/s")
+    for pct in ("p50", "p99", "max"):
         if res[pct] is not None:
-            c.emit("%s.%s" % (name, pct), round(res[pct], 3), "ms")
-    if res["max"] is not None:
-        c.emit(name + ".max", round(res["max"], 3), "ms")
-    c.emit(name + ".requests", res["requests"], "requests")
-    c.emit(name + ".non2xx", res["non2xx"], "responses")
-    c.emit(name + ".socket_errors", sum(res["errors"].values()), "errors")
-    c.emit(name + ".server_cpu", round(res["cpu_s"] / res["seconds"], 3), "cpu_s/s")
+            wg.emit("%s.%s" % (prefix, pct), round(res[pct], 3), "ms")
+    wg.emit(prefix + ".requests", res["requests"], "requests")
+    wg.emit(prefix + ".non2xx", res["non2xx"], "responses")
+    wg.emit(prefix + ".socket_errors", sum(res["errors"].values()), "errors")
+    wg.emit(prefix + ".server_cpu", round(res["cpu_s"] / res["seconds"], 3), "cpu_s/s")
     if res["requests"] > 0:
-        c.emit(name + ".server_cpu_per_request",
-               round(res["cpu_s"] * 1e6 / res["requests"], 1), "us")
+        wg.emit(prefix + ".server_cpu_per_request",
+                round(res["cpu_s"] * 1e6 / res["requests"], 1), "us")
+
+
+def report_codes(c, name, res):
+    """A comment with the status the node answered before and after the run,
+    and wrk's socket errors by kind.  (Patroni's HTTP/1.0 answers end with
+    the connection, no Content-Length: wrk counts the response, then one
+    read error when the connection ends.)"""
     errs = ", ".join("%s %d" % kv for kv in res["errors"].items() if kv[1])
     wg.comment("%s %s: status %s before, %s after the run (None: no answer within 5 s)%s%s" % (
         c.sup, name, res["codes"][0], res["codes"][1],
@@ -252,11 +258,11 @@ def run_reference(a, ports):
         url = "http://127.0.0.1:%d/leader" % ports.haproxy
         for mode in a.modes:
             wg.progress("reference: %s" % mode)
+            ticks = wg.proc_stat(proc.pid)[3]
             res = run_wrk(url, mode, a, os.path.join(d, "wrk.log"))
+            res["cpu_s"] = (wg.proc_stat(proc.pid)[3] - ticks) / os.sysconf("SC_CLK_TCK")
             got[mode] = res
-            wg.emit("reference.%s.rps" % mode, int(round(res["rps"])), "req/s")
-            if res["p99"] is not None:
-                wg.emit("reference.%s.p99" % mode, round(res["p99"], 3), "ms")
+            report("reference." + mode, res)
     except (wg.BenchError, subprocess.SubprocessError, OSError) as e:
         wg.comment("reference: FAILED: %s (logs in %s)" % (e, d))
         got = None
@@ -286,7 +292,8 @@ def run_supervisor(sup, cmd, env, a, ports, timing):
                     name = name_of(endpoint, mode, cond)
                     wg.progress("%s: %s" % (sup, name))
                     got[name] = measure(c, cond, endpoint, mode, a)
-                    report(c, name, got[name])
+                    report("%s.%s" % (sup, name), got[name])
+                    report_codes(c, name, got[name])
                     if cond != "normal" and name_of(endpoint, mode, "normal") in got:
                         base = got[name_of(endpoint, mode, "normal")]["rps"]
                         if base > 0:
@@ -307,9 +314,10 @@ def run_supervisor(sup, cmd, env, a, ports, timing):
     return got
 
 
-def compare(p, k):
-    """pgkeel_vs_patroni ratios and the issue's target, as far as both ran."""
-    verdicts = []
+def compare(p, k, ref):
+    """pgkeel_vs_patroni ratios and the issue's two targets, as far as both
+    ran; the reference's p99 beside pgkeel's (ref: run_reference's, or None)."""
+    rps_ok, p99_ok = [], []
     for name in sorted(set(p) & set(k)):
         pr, kr = p[name], k[name]
         if pr["rps"] > 0:
@@ -318,16 +326,21 @@ def compare(p, k):
             wg.comment("pgkeel_vs_patroni.%s.rps: Patroni completed no request" % name)
         if pr["p99"] and kr["p99"] is not None:
             wg.emit("pgkeel_vs_patroni.%s.p99" % name, round(kr["p99"] / pr["p99"], 4), "ratio")
-        ok = (kr["p99"] is not None and kr["p99"] < TARGET_P99_MS and
-              (pr["rps"] == 0 or kr["rps"] >= TARGET_RATIO * pr["rps"]))
-        verdicts.append(ok)
-        wg.comment("target %s: pgkeel %.0f req/s (%.1fx Patroni's %.0f), p99 %s ms: %s" % (
-            name, kr["rps"], kr["rps"] / pr["rps"] if pr["rps"] > 0 else float("inf"),
-            pr["rps"], "%.3f" % kr["p99"] if kr["p99"] is not None else "-",
-            "met" if ok else "MISSED"))
-    if verdicts:
-        wg.comment("target (>= %gx Patroni's req/s, p99 < %g ms): met in %d of %d runs" % (
-            TARGET_RATIO, TARGET_P99_MS, sum(verdicts), len(verdicts)))
+        rps_ok.append(kr["rps"] > 0 and kr["rps"] >= TARGET_RATIO * pr["rps"])
+        p99_ok.append(kr["p99"] is not None and kr["p99"] < TARGET_P99_MS)
+        mode = name.split(".")[1]
+        r99 = (ref or {}).get(mode, {}).get("p99")
+        wg.comment("target %s: %.0f req/s vs Patroni's %.0f (%s; >= %gx: %s); p99 %s ms "
+                   "(< %g ms: %s%s)" % (
+                       name, kr["rps"], pr["rps"],
+                       "%.1fx" % (kr["rps"] / pr["rps"]) if pr["rps"] > 0 else "Patroni stalled",
+                       TARGET_RATIO, "met" if rps_ok[-1] else "MISSED",
+                       "%.3f" % kr["p99"] if kr["p99"] is not None else "-", TARGET_P99_MS,
+                       "met" if p99_ok[-1] else "MISSED",
+                       "; HAProxy reference %.3f ms" % r99 if r99 is not None else ""))
+    if rps_ok:
+        wg.comment("targets: >= %gx Patroni's req/s in %d of %d runs, p99 < %g ms in %d of %d" % (
+            TARGET_RATIO, sum(rps_ok), len(rps_ok), TARGET_P99_MS, sum(p99_ok), len(p99_ok)))
 
 
 def csv(choices):
@@ -396,7 +409,7 @@ def main():
         wg.comment("interrupted (%s)" % e)
         return 130
     if results.get("patroni") and results.get("pgkeel"):
-        compare(results["patroni"], results["pgkeel"])
+        compare(results["patroni"], results["pgkeel"], results.get("reference"))
     k, r = results.get("pgkeel"), results.get("reference")
     for mode in (r if k and r else {}):
         for endpoint in a.endpoints:
