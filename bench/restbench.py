@@ -203,10 +203,11 @@ def report_codes(c, name, res):
     the connection, no Content-Length: wrk counts the response, then one
     read error when the connection ends.)"""
     errs = ", ".join("%s %d" % kv for kv in res["errors"].items() if kv[1])
-    wg.comment("%s %s: status %s before, %s after the run (None: no answer within 5 s)%s%s" % (
-        c.sup, name, res["codes"][0], res["codes"][1],
-        "; no request completed" if res["requests"] == 0 else "",
-        "; socket errors: " + errs if errs else ""))
+    notes = ("; no request completed" if res["requests"] == 0 else "") + \
+        ("; socket errors: " + errs if errs else "")
+    wg.comment("%s %s: status %s before, %s after the run (None: no answer within 5 s); "
+               "loadavg %s%s" % (c.sup, name, res["codes"][0], res["codes"][1], wg.loadavg(),
+                                 notes))
 
 
 # ---- the reference: HAProxy answering a fixed document --------------------------------------
@@ -286,9 +287,11 @@ def run_supervisor(sup, cmd, env, a, ports, timing):
         c.start()
         wg.wait_for(c.healthy, 300, "pg-%d leading (200 on /leader and /patroni)" % NODE, 0.2)
         c.emit("bootstrap", wg.now() - t0, "s")
-        for cond in a.conditions:
-            for endpoint in a.endpoints:
-                for mode in a.modes:
+        # a run under a condition right after its normal run: the machine's
+        # other load drifts less between the two
+        for endpoint in a.endpoints:
+            for mode in a.modes:
+                for cond in a.conditions:
                     name = name_of(endpoint, mode, cond)
                     wg.progress("%s: %s" % (sup, name))
                     got[name] = measure(c, cond, endpoint, mode, a)
