@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,58 +279,14 @@ bool pgkeel_pg_replica_without_leader(const struct pgkeel_config *cfg, json_obje
 	return false;
 }
 
-/*
- * Removing a data directory can take long (a big database): a thread does
- * it and writes one byte into a pipe when done, which the task polls.
- */
-struct pgkeel_pgt_wiper {
-	pthread_t thread;
-	int fds[2];
-	char *path;
-	bool ok;
-	char err[512];
-};
-
-static void *wiper_main(void *arg)
-{
-	struct pgkeel_pgt_wiper *w = arg;
-	char byte = 1;
-
-	w->ok = pgkeel_pg_remove_data_dir(w->path, w->err, sizeof(w->err));
-	while (write(w->fds[1], &byte, 1) == -1 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static void wiper_free(struct pgkeel_pgt_wiper *w)
-{
-	if (!w->ok)
-		log_error("Could not remove data directory %s: %s", w->path, w->err);
-	if (w->fds[0] != -1)
-		close(w->fds[0]);
-	if (w->fds[1] != -1)
-		close(w->fds[1]);
-	free(w->path);
-	free(w);
-}
-
 /* Start removing the data directory; the task goes on at `after` once it is gone. */
 void pgkeel_pgt_replica_wipe(struct pgkeel_pg_task *t, enum pgkeel_pgt_step after)
 {
-	struct pgkeel_pgt_wiper *w = pgkeel_xcalloc(1, sizeof(*w));
-	int rc = -1;
+	struct pgkeel_pgt_wiper *w = pgkeel_pgt_wiper_start(t->data_dir);
 
-	w->path = pgkeel_strdup(t->data_dir);
-	w->fds[0] = w->fds[1] = -1;
-	w->ok = true;
 	t->after_wipe = after;
-	if (pipe2(w->fds, O_CLOEXEC | O_NONBLOCK) == 0)
-		rc = pthread_create(&w->thread, NULL, wiper_main, w);
-	if (rc != 0) {
-		/* no thread: do it here */
-		log_warning("cannot start a thread to remove %s: removing it now", t->data_dir);
-		w->ok = pgkeel_pg_remove_data_dir(w->path, w->err, sizeof(w->err));
-		wiper_free(w);
+	if (pgkeel_pgt_wiper_fd(w) == -1) { /* no thread: it was done here */
+		pgkeel_pgt_wiper_free(w);
 		t->step = after;
 		return;
 	}
@@ -342,21 +297,16 @@ void pgkeel_pgt_replica_wipe(struct pgkeel_pg_task *t, enum pgkeel_pgt_step afte
 /* Is the removal over?  Never waits, unless `block` (pgkeel_pg_task_free). */
 bool pgkeel_pgt_wipe_finished(struct pgkeel_pg_task *t, bool block)
 {
-	char byte;
-
-	if (t->wipe == NULL)
-		return true;
-	if (!block && read(t->wipe->fds[0], &byte, 1) != 1)
+	if (!pgkeel_pgt_wiper_done(t->wipe, block))
 		return false;
-	pthread_join(t->wipe->thread, NULL);
-	wiper_free(t->wipe);
+	pgkeel_pgt_wiper_free(t->wipe);
 	t->wipe = NULL;
 	return true;
 }
 
 int pgkeel_pgt_wipe_fd(const struct pgkeel_pg_task *t)
 {
-	return t->wipe != NULL ? t->wipe->fds[0] : -1;
+	return pgkeel_pgt_wiper_fd(t->wipe);
 }
 
 /* A method failed: remember why (the error of the whole task if it was the last). */

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,42 +34,6 @@
 #define DEFAULT_COMMAND_TIMEOUT_MS 60000
 #define DEFAULT_CRASH_TIMEOUT_MS   3600000
 #define DEFAULT_MAX_WAL_FETCHES    64
-
-/*
- * Removing a data directory can take long: a thread does it and writes one
- * byte into a pipe when done, which the job polls.
- */
-struct wiper {
-	pthread_t thread;
-	bool threaded; /* false: it was done synchronously (no thread could be started) */
-	int fds[2];
-	char *path;
-	bool ok;
-	char err[512];
-};
-
-static void *wiper_main(void *arg)
-{
-	struct wiper *w = arg;
-	char byte = 1;
-
-	w->ok = pgkeel_pg_remove_data_dir(w->path, w->err, sizeof(w->err));
-	while (write(w->fds[1], &byte, 1) == -1 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static void wiper_free(struct wiper *w)
-{
-	if (w == NULL)
-		return;
-	if (w->fds[0] != -1)
-		close(w->fds[0]);
-	if (w->fds[1] != -1)
-		close(w->fds[1]);
-	free(w->path);
-	free(w);
-}
 
 enum step {
 	ST_CONTROLDATA, /* pg_controldata: first, after crash recovery, after a failure */
@@ -127,7 +90,7 @@ struct pgkeel_rewind_job {
 	bool crash_recovery;
 	unsigned archived, fetched, rewind_runs;
 	bool cancelled;
-	struct wiper *wipe;
+	struct pgkeel_pgt_wiper *wipe;
 	char *error;
 };
 
@@ -201,33 +164,8 @@ static void start_controldata(struct pgkeel_rewind_job *j, enum cd_purpose purpo
 
 static void start_wipe(struct pgkeel_rewind_job *j)
 {
-	struct wiper *w = pgkeel_xcalloc(1, sizeof(*w));
-
-	w->path = pgkeel_strdup(j->data_dir);
-	w->fds[0] = w->fds[1] = -1;
-	w->threaded = pipe2(w->fds, O_CLOEXEC | O_NONBLOCK) == 0 &&
-	              pthread_create(&w->thread, NULL, wiper_main, w) == 0;
-	if (!w->threaded) {
-		log_warning("cannot start a thread to remove %s: removing it now", j->data_dir);
-		w->ok = pgkeel_pg_remove_data_dir(w->path, w->err, sizeof(w->err));
-	}
-	j->wipe = w;
+	j->wipe = pgkeel_pgt_wiper_start(j->data_dir);
 	j->step = ST_WIPE;
-}
-
-/* Is the removal over?  Never waits unless `block`. */
-static bool wipe_finished(struct pgkeel_rewind_job *j, bool block)
-{
-	struct wiper *w = j->wipe;
-	char byte;
-
-	if (w == NULL || !w->threaded)
-		return true;
-	if (!block && read(w->fds[0], &byte, 1) != 1)
-		return false;
-	pthread_join(w->thread, NULL);
-	w->threaded = false;
-	return true;
 }
 
 /*
@@ -758,17 +696,18 @@ static void fetch_step(struct pgkeel_rewind_job *j)
 
 static void wipe_step(struct pgkeel_rewind_job *j)
 {
-	if (!j->wipe->ok) {
-		log_error("Could not remove data directory %s: %s", j->data_dir, j->wipe->err);
+	const char *err = pgkeel_pgt_wiper_error(j->wipe);
+
+	if (err != NULL) {
 		job_end(j, PGKEEL_REWIND_FAILED, "Failed to rewind from %s: %s; removing %s: %s",
-		        j->leader_name, j->fail_why, j->data_dir, j->wipe->err);
+		        j->leader_name, j->fail_why, j->data_dir, err);
 	} else {
 		job_end(j, PGKEEL_REWIND_REMOVED,
 		        "Failed to rewind from %s: %s; data directory "
 		        "removed",
 		        j->leader_name, j->fail_why);
 	}
-	wiper_free(j->wipe);
+	pgkeel_pgt_wiper_free(j->wipe);
 	j->wipe = NULL;
 }
 
@@ -802,7 +741,7 @@ enum pgkeel_rewind_job_status pgkeel_rewind_job_poll(struct pgkeel_rewind_job *j
 			fetch_step(j);
 			break;
 		case ST_WIPE:
-			if (!wipe_finished(j, false))
+			if (!pgkeel_pgt_wiper_done(j->wipe, false))
 				return j->status;
 			wipe_step(j);
 			break;
@@ -926,8 +865,8 @@ size_t pgkeel_rewind_job_pollfds(const struct pgkeel_rewind_job *j, struct pollf
 
 	if (j->status != PGKEEL_REWIND_JOB_RUNNING)
 		return 0;
-	if (j->wipe != NULL && j->wipe->threaded)
-		pgkeel_rw_add_fd(fds, n, &k, j->wipe->fds[0]);
+	if (pgkeel_pgt_wiper_fd(j->wipe) != -1)
+		pgkeel_rw_add_fd(fds, n, &k, pgkeel_pgt_wiper_fd(j->wipe));
 	pgkeel_rw_cmd_pollfds(&j->cmd, fds, n, &k);
 	return k;
 }
@@ -983,8 +922,7 @@ void pgkeel_rewind_job_free(struct pgkeel_rewind_job *j)
 	if (j == NULL)
 		return;
 	pgkeel_rw_cmd_clear(&j->cmd);
-	(void)wipe_finished(j, true);
-	wiper_free(j->wipe);
+	pgkeel_pgt_wiper_free(j->wipe);
 	pgkeel_config_unref(j->cfg);
 	free(j->data_dir);
 	free(j->wal_dir);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,4 +602,87 @@ bool pgkeel_pgt_write_pgpass(struct pgkeel_pg_task *t, json_object *r, char **en
 {
 	return pgkeel_pgt_pgpass_write_record(t->pgpass_path, t->have_user ? &t->user : NULL, r,
 	                                      env_out, err, errlen);
+}
+
+/* ------------------------------------------------------------------- wiper */
+
+struct pgkeel_pgt_wiper {
+	pthread_t thread;
+	bool running; /* a thread was started and not joined yet */
+	int fds[2];
+	char *path;
+	bool ok;
+	char err[512];
+};
+
+static void *wiper_main(void *arg)
+{
+	struct pgkeel_pgt_wiper *w = arg;
+	char byte = 1;
+
+	w->ok = pgkeel_pg_remove_data_dir(w->path, w->err, sizeof(w->err));
+	while (write(w->fds[1], &byte, 1) == -1 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* The removal is over: say so when it failed. */
+static void wiper_over(const struct pgkeel_pgt_wiper *w)
+{
+	if (!w->ok)
+		log_error("Could not remove data directory %s: %s", w->path, w->err);
+}
+
+struct pgkeel_pgt_wiper *pgkeel_pgt_wiper_start(const char *path)
+{
+	struct pgkeel_pgt_wiper *w = pgkeel_xcalloc(1, sizeof(*w));
+
+	w->path = pgkeel_strdup(path);
+	w->fds[0] = w->fds[1] = -1;
+	w->ok = true;
+	w->running = pipe2(w->fds, O_CLOEXEC | O_NONBLOCK) == 0 &&
+	             pthread_create(&w->thread, NULL, wiper_main, w) == 0;
+	if (!w->running) {
+		log_warning("cannot start a thread to remove %s: removing it now", path);
+		w->ok = pgkeel_pg_remove_data_dir(w->path, w->err, sizeof(w->err));
+		wiper_over(w);
+	}
+	return w;
+}
+
+bool pgkeel_pgt_wiper_done(struct pgkeel_pgt_wiper *w, bool block)
+{
+	char byte;
+
+	if (w == NULL || !w->running)
+		return true;
+	if (!block && read(w->fds[0], &byte, 1) != 1)
+		return false;
+	pthread_join(w->thread, NULL);
+	w->running = false;
+	wiper_over(w);
+	return true;
+}
+
+int pgkeel_pgt_wiper_fd(const struct pgkeel_pgt_wiper *w)
+{
+	return w != NULL && w->running ? w->fds[0] : -1;
+}
+
+const char *pgkeel_pgt_wiper_error(const struct pgkeel_pgt_wiper *w)
+{
+	return w->ok ? NULL : w->err;
+}
+
+void pgkeel_pgt_wiper_free(struct pgkeel_pgt_wiper *w)
+{
+	if (w == NULL)
+		return;
+	(void)pgkeel_pgt_wiper_done(w, true);
+	if (w->fds[0] != -1)
+		close(w->fds[0]);
+	if (w->fds[1] != -1)
+		close(w->fds[1]);
+	free(w->path);
+	free(w);
 }

@@ -3,8 +3,10 @@
  * that implement them -- pg_bootstrap.c (bootstrap, post-bootstrap and the
  * pgkeel_pg_task_* driver), pg_replica.c (replica creation) and pg_task.c
  * (what both need: configuration lookups, user options, a task's child and
- * its output, pgpass).  Not for use outside those three files: everything
- * here is named pgkeel_pgt_*; the public interface is pg_bootstrap.h.
+ * its output, pgpass, the removal of a data directory).  pg_rewind_run.c
+ * borrows the helpers, the pgpass writer and the removal; nothing else may
+ * use this header: everything here is named pgkeel_pgt_*; the public
+ * interface is pg_bootstrap.h.
  */
 #ifndef PGKEEL_PG_TASK_H
 #define PGKEEL_PG_TASK_H
@@ -42,7 +44,7 @@ enum pgkeel_pgt_step {
 };
 
 struct pgkeel_pgt_role_job; /* pg_bootstrap.c */
-struct pgkeel_pgt_wiper;    /* pg_replica.c */
+struct pgkeel_pgt_wiper;    /* pg_task.c */
 
 struct pgkeel_pg_task {
 	enum pgkeel_pg_task_kind kind;
@@ -190,6 +192,24 @@ bool pgkeel_pgt_pgpass_write_record(const char *path, const struct pgkeel_child_
 /* The same for a task: its pgpass path and user. */
 bool pgkeel_pgt_write_pgpass(struct pgkeel_pg_task *t, json_object *r, char **env_out, char *err,
                              size_t errlen);
+
+/* ---- pg_task.c: removing a data directory (also pg_rewind_run.c's) ---- */
+
+/*
+ * Removing a data directory can take long (a big database): a thread does
+ * it and writes one byte into a pipe when done, which the owner polls.
+ * When no thread can be started, the removal is done at once, in the
+ * caller.  A failed removal is logged when it is seen over.
+ */
+struct pgkeel_pgt_wiper *pgkeel_pgt_wiper_start(const char *path);
+/* Is the removal over?  Never waits, unless `block`.  True for NULL. */
+bool pgkeel_pgt_wiper_done(struct pgkeel_pgt_wiper *w, bool block);
+/* The descriptor that becomes readable when the removal is over; -1: no thread runs. */
+int pgkeel_pgt_wiper_fd(const struct pgkeel_pgt_wiper *w);
+/* Why a removal that is over failed; NULL when it succeeded. */
+const char *pgkeel_pgt_wiper_error(const struct pgkeel_pgt_wiper *w);
+/* Waits for the removal, then frees; NULL is fine. */
+void pgkeel_pgt_wiper_free(struct pgkeel_pgt_wiper *w);
 
 /* ---- pg_replica.c: what the driver needs of a replica task ---- */
 
