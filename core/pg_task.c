@@ -585,7 +585,8 @@ bool pgkeel_pgt_pgpass_write_record(const char *path, const struct pgkeel_child_
 	if (user != NULL) {
 		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd == -1) {
-			pgkeel_pgt_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+			pgkeel_pgt_set_err(err, errlen, "cannot open %s: %s", path,
+			                   strerror(errno));
 			return false;
 		}
 		ok = chown_to(user, fd, path, err, errlen);

@@ -114,7 +114,8 @@ int pgkeel_rest_parse_schedule(const struct json_object *value, const char *acti
 
 	*iso = NULL;
 	if (!json_object_is_type(value, json_type_string) ||
-	    !pgkeel_time_parse(json_object_get_string((struct json_object *)(uintptr_t)value), &t)) {
+	    !pgkeel_time_parse(json_object_get_string((struct json_object *)(uintptr_t)value),
+	                       &t)) {
 		(void)pgkeel_fmt(msg, len,
 		                 "Unable to parse scheduled timestamp. It should be in an "
 		                 "unambiguous format, e.g. ISO 8601");
