@@ -49,10 +49,22 @@ check_PROGRAMS += tests/unit/test_zk_proto
 tests_unit_test_zk_proto_SOURCES = tests/unit/test_zk_proto.c \
 	backends/zookeeper/zk_proto.c backends/zookeeper/zk_proto.h
 tests_unit_test_zk_proto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/zookeeper
+tests_unit_test_zk_proto_SOURCES += backends/common/dcs_common.c backends/common/dcs_common.h
 tests_unit_test_zk_proto_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_zk_proto_LDADD = $(CMOCKA_LIBS) $(JSONC_LIBS)
 TESTS += tests/unit/test_zk_proto
 endif
+endif
+
+# backends/common: the error detail and init's parameter checks; no server.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_dcs_common
+tests_unit_test_dcs_common_SOURCES = tests/unit/test_dcs_common.c \
+	backends/common/dcs_common.c backends/common/dcs_common.h
+tests_unit_test_dcs_common_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/common
+tests_unit_test_dcs_common_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_dcs_common_LDADD = $(CMOCKA_LIBS)
+TESTS += tests/unit/test_dcs_common
 endif
 
 # rewind_probe: drive core/pg_rewind.c on real timelines (test_pg_rewind.py).

@@ -53,22 +53,6 @@ struct pgkeel_dcs {
 
 /* ------------------------------------------------------------------ helpers */
 
-static void set_err(struct pgkeel_err *err, int code, const char *fmt, ...)
-	PGKEEL_PRINTF(3, 4);
-
-static void set_err(struct pgkeel_err *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	err->code = code;
-	va_start(ap, fmt);
-	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) >= (int)sizeof(err->msg))
-		memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
-	va_end(ap);
-}
-
 static char *key_of(struct pgkeel_dcs *d, const char *rel)
 {
 	char *k = NULL;
@@ -83,19 +67,12 @@ static int64_t now_ms(struct pgkeel_dcs *d)
 	return d->host->now_monotonic_ms(d->host->ctx);
 }
 
-static void set_str(char **dst, const char *src)
-{
-	free(*dst);
-	*dst = src ? strdup(src) : NULL;
-	if (src != NULL && *dst == NULL)
-		abort();
-}
-
 static enum pgkeel_dcs_status ctl_refused(struct pgkeel_dcs *d, const char *op,
                                           struct pgkeel_err *err)
 {
 	(void)d;
-	set_err(err, PGKEEL_DCS_D_NONE, "etcd3: %s is not allowed on a read-only ctl handle", op);
+	dcsc_set_err(err, PGKEEL_DCS_D_NONE, "etcd3: %s is not allowed on a read-only ctl handle",
+	             op);
 	return PGKEEL_DCS_INVALID;
 }
 
@@ -114,7 +91,7 @@ static enum pgkeel_dcs_status call(struct pgkeel_dcs *d, const char *rpc, char *
 static enum pgkeel_dcs_status protocol_error(struct pgkeel_err *err, const char *rpc,
                                              const char *why)
 {
-	set_err(err, PGKEEL_DCS_D_PROTOCOL, "etcd3: unexpected answer to %s: %s", rpc, why);
+	dcsc_set_err(err, PGKEEL_DCS_D_PROTOCOL, "etcd3: unexpected answer to %s: %s", rpc, why);
 	return PGKEEL_DCS_UNAVAILABLE;
 }
 
@@ -342,7 +319,8 @@ static enum pgkeel_dcs_status cas_put(struct pgkeel_dcs *d, const char *rel, con
 	if (expect == NULL)
 		return put_key(d, rel, value, false, deadline_ms, revision, err);
 	if (!parse_version(expect, &ver)) {
-		set_err(err, PGKEEL_DCS_D_VERSION, "etcd3: '%s' is not a mod_revision", expect);
+		dcsc_set_err(err, PGKEEL_DCS_D_VERSION, "etcd3: '%s' is not a mod_revision",
+		             expect);
 		return PGKEEL_DCS_INVALID;
 	}
 	key = key_of(d, rel);
@@ -350,7 +328,8 @@ static enum pgkeel_dcs_status cas_put(struct pgkeel_dcs *d, const char *rel, con
 	         NULL, revision, err);
 	free(key);
 	if (st == PGKEEL_DCS_OK && !succeeded) {
-		set_err(err, PGKEEL_DCS_D_VERSION, "etcd3: %s changed since version %s", rel, expect);
+		dcsc_set_err(err, PGKEEL_DCS_D_VERSION, "etcd3: %s changed since version %s", rel,
+		             expect);
 		return PGKEEL_DCS_CONFLICT;
 	}
 	return st;
@@ -365,21 +344,8 @@ static enum pgkeel_dcs_status e3_init(const struct pgkeel_host *host,
 	struct pgkeel_dcs *d;
 
 	*out = NULL;
-	if (host == NULL || params == NULL ||
-	    params->struct_size < offsetof(struct pgkeel_dcs_params, user_agent) ||
-	    params->scope == NULL || params->namespace_ == NULL) {
-		set_err(err, PGKEEL_DCS_D_NONE, "etcd3: incomplete parameters");
+	if (dcsc_check_params("etcd3", host, params, false, err) != PGKEEL_DCS_OK)
 		return PGKEEL_DCS_INVALID;
-	}
-	if (!(params->flags & PGKEEL_DCS_CTL) && params->name == NULL) {
-		set_err(err, PGKEEL_DCS_D_NONE, "etcd3: a member handle needs a name");
-		return PGKEEL_DCS_INVALID;
-	}
-	if (params->ttl < 1 || params->loop_wait < 1 || params->retry_timeout < 1) {
-		set_err(err, PGKEEL_DCS_D_NONE, "etcd3: ttl, loop_wait and retry_timeout must be "
-		                                "positive");
-		return PGKEEL_DCS_INVALID;
-	}
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return PGKEEL_DCS_NOMEM;
@@ -454,12 +420,12 @@ static int load_kv(void *arg, const struct e3_kv *kv)
 		x->max_mod = kv->mod_revision;
 	if (strcmp(e.key, "leader") == 0) {
 		d->have_leader = true;
-		set_str(&d->leader_value, kv->value);
+		dcsc_set_str(&d->leader_value, kv->value);
 		d->leader_lease = kv->lease;
 	} else if (d->name != NULL && strncmp(e.key, "members/", 8) == 0 &&
 	           strcmp(e.key + 8, d->name) == 0) {
 		d->have_member = true;
-		set_str(&d->member_value, kv->value);
+		dcsc_set_str(&d->member_value, kv->value);
 		d->member_lease = kv->lease;
 	}
 	rc = x->cb(x->arg, &e);
@@ -490,7 +456,7 @@ static enum pgkeel_dcs_status e3_load_cluster(struct pgkeel_dcs *d, int64_t dead
 	ok = e3_parse_range(resp, len, load_kv, &x, &revision, perr, sizeof(perr));
 	free(resp);
 	if (x.stopped) {
-		set_err(err, PGKEEL_DCS_D_NONE, "etcd3: the host stopped reading the cluster");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "etcd3: the host stopped reading the cluster");
 		return PGKEEL_DCS_NOMEM;
 	}
 	if (!ok)
@@ -504,7 +470,7 @@ static enum pgkeel_dcs_status e3_load_cluster(struct pgkeel_dcs *d, int64_t dead
 static void remember_leader(struct pgkeel_dcs *d)
 {
 	d->have_leader = true;
-	set_str(&d->leader_value, d->name);
+	dcsc_set_str(&d->leader_value, d->name);
 	d->leader_lease = d->lease;
 }
 
@@ -523,7 +489,8 @@ static enum pgkeel_dcs_status e3_acquire(struct pgkeel_dcs *d, int64_t deadline_
 	if (st != PGKEEL_DCS_OK)
 		return st;
 	if (!succeeded) {
-		set_err(err, PGKEEL_DCS_D_EXISTS, "etcd3: the leader key is held by another member");
+		dcsc_set_err(err, PGKEEL_DCS_D_EXISTS,
+		             "etcd3: the leader key is held by another member");
 		return PGKEEL_DCS_CONFLICT;
 	}
 	remember_leader(d);
@@ -564,8 +531,8 @@ static enum pgkeel_dcs_status e3_update_leader(struct pgkeel_dcs *d,
 			return st;
 		if (!succeeded && !nested) {
 			d->have_leader = false;
-			set_err(err, PGKEEL_DCS_D_EXISTS,
-			        "etcd3: the leader key is held by another member");
+			dcsc_set_err(err, PGKEEL_DCS_D_EXISTS,
+			             "etcd3: the leader key is held by another member");
 			return PGKEEL_DCS_CONFLICT;
 		}
 		remember_leader(d);
@@ -614,7 +581,7 @@ static enum pgkeel_dcs_status e3_delete_leader(struct pgkeel_dcs *d, const char 
 		return st;
 	d->have_leader = false;
 	if (!succeeded) {
-		set_err(err, PGKEEL_DCS_D_EXISTS, "etcd3: the leader key is not ours");
+		dcsc_set_err(err, PGKEEL_DCS_D_EXISTS, "etcd3: the leader key is not ours");
 		return PGKEEL_DCS_CONFLICT;
 	}
 	return PGKEEL_DCS_OK;
@@ -640,7 +607,7 @@ static enum pgkeel_dcs_status e3_touch_member(struct pgkeel_dcs *d, const char *
 	free(rel);
 	if (st == PGKEEL_DCS_OK) {
 		d->have_member = true;
-		set_str(&d->member_value, json);
+		dcsc_set_str(&d->member_value, json);
 		d->member_lease = d->lease;
 	}
 	return st;
@@ -661,7 +628,7 @@ static enum pgkeel_dcs_status e3_initialize(struct pgkeel_dcs *d, bool create_ne
 	         NULL, err);
 	free(key);
 	if (st == PGKEEL_DCS_OK && !succeeded) {
-		set_err(err, PGKEEL_DCS_D_EXISTS, "etcd3: the cluster is already initialized");
+		dcsc_set_err(err, PGKEEL_DCS_D_EXISTS, "etcd3: the cluster is already initialized");
 		return PGKEEL_DCS_CONFLICT;
 	}
 	return st;
@@ -716,14 +683,14 @@ static enum pgkeel_dcs_status e3_delete_sync_state(struct pgkeel_dcs *d,
 	if (expect_version == NULL) {
 		st = delete_range(d, key, NULL, deadline_ms, err);
 	} else if (!parse_version(expect_version, &ver)) {
-		set_err(err, PGKEEL_DCS_D_VERSION, "etcd3: '%s' is not a mod_revision",
-		        expect_version);
+		dcsc_set_err(err, PGKEEL_DCS_D_VERSION, "etcd3: '%s' is not a mod_revision",
+		             expect_version);
 		st = PGKEEL_DCS_INVALID;
 	} else {
 		st = txn(d, e3_req_txn_mod_delete(key, ver), deadline_ms, &succeeded, NULL, NULL, err);
 		if (st == PGKEEL_DCS_OK && !succeeded) {
-			set_err(err, PGKEEL_DCS_D_VERSION, "etcd3: sync changed since version %s",
-			        expect_version);
+			dcsc_set_err(err, PGKEEL_DCS_D_VERSION,
+			             "etcd3: sync changed since version %s", expect_version);
 			st = PGKEEL_DCS_CONFLICT;
 		}
 	}
@@ -772,7 +739,7 @@ static enum pgkeel_dcs_status e3_set_ttl(struct pgkeel_dcs *d, int ttl, int loop
                                          int retry_timeout, struct pgkeel_err *err)
 {
 	if (ttl < 1 || loop_wait < 1 || retry_timeout < 1) {
-		set_err(err, PGKEEL_DCS_D_NONE, "etcd3: timings must be positive");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "etcd3: timings must be positive");
 		return PGKEEL_DCS_INVALID;
 	}
 	if (ttl != d->ttl) {
@@ -797,7 +764,8 @@ static enum pgkeel_dcs_status e3_watch(struct pgkeel_dcs *d, const char *leader_
 	if (d->watch == NULL) {
 		d->watch = e3_watch_start(&d->http, d->prefix, d->revision + 1);
 		if (d->watch == NULL) {
-			set_err(err, PGKEEL_DCS_D_NONE, "etcd3: could not start the watch thread");
+			dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+			             "etcd3: could not start the watch thread");
 			return PGKEEL_DCS_NOMEM;
 		}
 	}

@@ -13,6 +13,7 @@
 
 #include <pgkeel/dcs.h>
 
+#include "../common/dcs_common.h"
 #include "etcd3_proto.h"
 
 /* ------------------------------------------------------------------ transport */

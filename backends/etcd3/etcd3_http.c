@@ -24,31 +24,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static void set_err(struct pgkeel_err *err, int code, const char *fmt, ...)
-	PGKEEL_PRINTF(3, 4);
-
-static void set_err(struct pgkeel_err *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	err->code = code;
-	va_start(ap, fmt);
-	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) >= (int)sizeof(err->msg))
-		memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
-	va_end(ap);
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = s ? strdup(s) : NULL;
-
-	if (s != NULL && d == NULL)
-		abort();
-	return d;
-}
-
 static char *xasprintf(const char *fmt, ...) PGKEEL_PRINTF(1, 2);
 
 static char *xasprintf(const char *fmt, ...)
@@ -78,7 +53,7 @@ static void list_add(char ***l, size_t *n, const char *s)
 	*l = realloc(*l, (*n + 1) * sizeof(**l));
 	if (*l == NULL)
 		abort();
-	(*l)[(*n)++] = xstrdup(s);
+	(*l)[(*n)++] = dcsc_strdup(s);
 }
 
 /*
@@ -93,7 +68,7 @@ static char *base_url_port(const char *hostport, bool https, const char *port)
 	while (*hostport == ' ' || *hostport == '\'' || *hostport == '"')
 		hostport++;
 	if (strstr(hostport, "://") != NULL)
-		u = xstrdup(hostport);
+		u = dcsc_strdup(hostport);
 	else if (strchr(hostport, ':') == NULL || (hostport[0] == '[' && strstr(hostport, "]:") == NULL))
 		u = xasprintf("%s://%s:%s", https ? "https" : "http", hostport, port);
 	else
@@ -190,11 +165,11 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 	memset(h, 0, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
 	h->host = host;
-	h->api = xstrdup("/v3");
-	h->user_agent = xstrdup(user_agent ? user_agent : "pgkeel");
+	h->api = dcsc_strdup("/v3");
+	h->user_agent = dcsc_strdup(user_agent ? user_agent : "pgkeel");
 	e3_http_set_timing(h, ttl, loop_wait, retry_timeout);
 	if (!json_object_is_type(o, json_type_object)) {
-		set_err(err, PGKEEL_DCS_D_NONE, "etcd3: the options must be a mapping");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "etcd3: the options must be a mapping");
 		goto out;
 	}
 	json_object_object_foreach(o, k, val)
@@ -210,16 +185,17 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 	}
 	s = opt_str(o, "protocol");
 	if (s != NULL && strcmp(s, "https") != 0 && strcmp(s, "http") != 0) {
-		set_err(err, PGKEEL_DCS_D_NONE, "etcd3.protocol: expected http or https, not '%s'", s);
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+		             "etcd3.protocol: expected http or https, not '%s'", s);
 		goto out;
 	}
 	h->https = s != NULL && strcmp(s, "https") == 0;
 	port = opt_str(o, "port") ? opt_str(o, "port") : "2379";
-	h->username = xstrdup(opt_str(o, "username"));
-	h->password = xstrdup(opt_str(o, "password"));
-	h->cacert = xstrdup(opt_str(o, "cacert"));
-	h->cert = xstrdup(opt_str(o, "cert"));
-	h->key = xstrdup(opt_str(o, "key"));
+	h->username = dcsc_strdup(opt_str(o, "username"));
+	h->password = dcsc_strdup(opt_str(o, "password"));
+	h->cacert = dcsc_strdup(opt_str(o, "cacert"));
+	h->cert = dcsc_strdup(opt_str(o, "cert"));
+	h->key = dcsc_strdup(opt_str(o, "key"));
 	if (h->cacert != NULL || h->cert != NULL)
 		h->https = true;
 	if (json_object_object_get_ex(o, "use_proxies", &v))
@@ -241,9 +217,9 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 			if (colon != NULL)
 				*colon = '\0';
 			if (h->username == NULL) {
-				h->username = xstrdup(cred);
+				h->username = dcsc_strdup(cred);
 				free(h->password);
-				h->password = xstrdup(colon ? colon + 1 : "");
+				h->password = dcsc_strdup(colon ? colon + 1 : "");
 			}
 			explicit_bzero(cred, strlen(cred) + (colon ? strlen(colon + 1) + 1 : 0));
 			free(cred);
@@ -258,8 +234,8 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 	           (s = opt_str(o, "srv_domain")) != NULL) {
 		srv_lookup(h, s, opt_str(o, "srv_suffix"));
 		if (h->n_configured == 0) {
-			set_err(err, PGKEEL_DCS_D_CONNECT,
-			        "etcd3.srv: no etcd SRV record found under _tcp.%s", s);
+			dcsc_set_err(err, PGKEEL_DCS_D_CONNECT,
+			             "etcd3.srv: no etcd SRV record found under _tcp.%s", s);
 			goto out;
 		}
 	} else if (json_object_object_get_ex(o, "hosts", &v) && v != NULL) {
@@ -273,7 +249,7 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 				free(u);
 			}
 		} else if (json_object_is_type(v, json_type_string)) {
-			char *copy = xstrdup(json_object_get_string(v)), *save = NULL;
+			char *copy = dcsc_strdup(json_object_get_string(v)), *save = NULL;
 
 			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 				char *u = base_url_port(t, h->https, port);
@@ -298,7 +274,7 @@ bool e3_http_init(struct e3_http *h, const struct pgkeel_host *host, const char 
 		list_add(&h->endpoints, &h->n_endpoints, h->configured[i]);
 	h->easy = curl_easy_init();
 	if (h->easy == NULL) {
-		set_err(err, PGKEEL_DCS_D_NONE, "etcd3: curl_easy_init failed");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "etcd3: curl_easy_init failed");
 		goto out;
 	}
 	ok = true;
@@ -339,7 +315,7 @@ char *e3_http_endpoint(struct e3_http *h, size_t *index)
 
 	pthread_mutex_lock(&h->lock);
 	*index = h->current % h->n_endpoints;
-	e = xstrdup(h->endpoints[*index]);
+	e = dcsc_strdup(h->endpoints[*index]);
 	pthread_mutex_unlock(&h->lock);
 	return e;
 }
@@ -349,7 +325,7 @@ char *e3_http_token(struct e3_http *h)
 	char *t;
 
 	pthread_mutex_lock(&h->lock);
-	t = xstrdup(h->token);
+	t = dcsc_strdup(h->token);
 	pthread_mutex_unlock(&h->lock);
 	return t;
 }
@@ -485,9 +461,9 @@ static void learn_api(struct e3_http *h, const char *base, long connect_ms, long
 		if (json_object_object_get_ex(o, "etcdcluster", &c) &&
 		    sscanf(json_object_get_string(c), "%d.%d", &major, &minor) == 2) {
 			free(h->api);
-			h->api = xstrdup(major > 3 || (major == 3 && minor >= 4) ? "/v3"
-			                 : major == 3 && minor == 3               ? "/v3beta"
-			                                                          : "/v3alpha");
+			h->api = dcsc_strdup(major > 3 || (major == 3 && minor >= 4) ? "/v3"
+			                     : major == 3 && minor == 3              ? "/v3beta"
+			                                                             : "/v3alpha");
 			h->api_known = true;
 			if (major == 3 && minor < 3)
 				h->host->log(h->host->ctx, PGKEEL_LOG_WARNING,
@@ -578,7 +554,7 @@ static void discover(struct e3_http *h, const char *base, long connect_ms, long 
 		return;
 	pthread_mutex_lock(&h->lock);
 	{
-		char *cur = xstrdup(h->endpoints[h->current % h->n_endpoints]);
+		char *cur = dcsc_strdup(h->endpoints[h->current % h->n_endpoints]);
 
 		/* the configured members stay reachable even if the list omits them */
 		for (size_t i = 0; i < h->n_configured; i++)
@@ -634,7 +610,7 @@ enum pgkeel_dcs_status e3_call(struct e3_http *h, const char *rpc, const char *b
 				(void)snprintf(last, sizeof(last), "%s", res->msg);
 				if (res->detail == PGKEEL_DCS_D_AUTH && !res->next_endpoint) {
 					free(base);
-					set_err(err, PGKEEL_DCS_D_AUTH, "%s", res->msg);
+					dcsc_set_err(err, PGKEEL_DCS_D_AUTH, "%s", res->msg);
 					return PGKEEL_DCS_UNAVAILABLE;
 				}
 				e3_http_skip(h, idx);
@@ -702,7 +678,7 @@ enum pgkeel_dcs_status e3_call(struct e3_http *h, const char *rpc, const char *b
 		}
 		if (res->lease_not_found || res->status != PGKEEL_DCS_UNAVAILABLE) {
 			free(base);
-			set_err(err, res->detail, "%s", res->msg);
+			dcsc_set_err(err, res->detail, "%s", res->msg);
 			return res->status;
 		}
 		if (!res->next_endpoint) {
@@ -728,6 +704,7 @@ enum pgkeel_dcs_status e3_call(struct e3_http *h, const char *rpc, const char *b
 	res->status = PGKEEL_DCS_UNAVAILABLE;
 	if (res->detail == PGKEEL_DCS_D_NONE)
 		res->detail = PGKEEL_DCS_D_TIMEOUT;
-	set_err(err, res->detail, "etcd: no member answered before the deadline (last: %s)", last);
+	dcsc_set_err(err, res->detail, "etcd: no member answered before the deadline (last: %s)",
+	             last);
 	return PGKEEL_DCS_UNAVAILABLE;
 }

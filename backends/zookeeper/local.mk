@@ -4,7 +4,8 @@ pkglib_LTLIBRARIES += backends/zookeeper/dcs_zookeeper.la
 backends_zookeeper_dcs_zookeeper_la_SOURCES = \
 	backends/zookeeper/zookeeper.c \
 	backends/zookeeper/zk_session.c backends/zookeeper/zk_session.h \
-	backends/zookeeper/zk_proto.c backends/zookeeper/zk_proto.h
+	backends/zookeeper/zk_proto.c backends/zookeeper/zk_proto.h \
+	backends/common/dcs_common.c backends/common/dcs_common.h
 backends_zookeeper_dcs_zookeeper_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) -DTHREADED
 backends_zookeeper_dcs_zookeeper_la_LIBADD = $(ZOOKEEPER_LIBS) $(JSONC_LIBS) -lpthread
 backends_zookeeper_dcs_zookeeper_la_LDFLAGS = $(DCS_MODULE_FLAGS)

@@ -26,28 +26,6 @@ static const char *const known_options[] = {
 /* Options that only mean something with use_ssl. */
 static const char *const tls_options[] = {"verify", "cacert", "cert", "key", "key_password", NULL};
 
-void zk_set_err(struct pgkeel_err *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	err->code = code;
-	va_start(ap, fmt);
-	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) >= (int)sizeof(err->msg))
-		memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
-	va_end(ap);
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
 /* Append one host to the connection string; a host without a port gets 2181. */
 static bool hosts_add(char **hosts, const char *h, struct pgkeel_err *err)
 {
@@ -63,7 +41,7 @@ static bool hosts_add(char **hosts, const char *h, struct pgkeel_err *err)
 	while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
 		n--;
 	if (n == 0) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper.hosts: an empty host name");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper.hosts: an empty host name");
 		return false;
 	}
 	/* host:port, [v6]:port; a /chroot may follow the last one */
@@ -93,15 +71,16 @@ static bool parse_hosts(struct zk_options *o, json_object *v, struct pgkeel_err 
 			json_object *e = json_object_array_get_idx(v, i);
 
 			if (!json_object_is_type(e, json_type_string)) {
-				zk_set_err(err, PGKEEL_DCS_D_NONE,
-				           "zookeeper.hosts[%zu]: expected a host:port string", i);
+				dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+				             "zookeeper.hosts[%zu]: expected a host:port string",
+				             i);
 				return false;
 			}
 			if (!hosts_add(&o->hosts, json_object_get_string(e), err))
 				return false;
 		}
 	} else if (json_object_is_type(v, json_type_string)) {
-		char *copy = xstrdup(json_object_get_string(v));
+		char *copy = dcsc_strdup(json_object_get_string(v));
 		char *save = NULL;
 		bool ok = true;
 
@@ -111,8 +90,8 @@ static bool parse_hosts(struct zk_options *o, json_object *v, struct pgkeel_err 
 		if (!ok)
 			return false;
 	} else if (v != NULL) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE,
-		           "zookeeper.hosts: expected a list or a comma-separated string");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+		             "zookeeper.hosts: expected a list or a comma-separated string");
 		return false;
 	}
 	return true;
@@ -123,8 +102,8 @@ static bool parse_auth(struct zk_options *o, json_object *v, struct pgkeel_err *
 	if (v == NULL)
 		return true;
 	if (!json_object_is_type(v, json_type_object)) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE,
-		           "zookeeper.auth_data: expected a mapping of scheme to credential");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+		             "zookeeper.auth_data: expected a mapping of scheme to credential");
 		return false;
 	}
 	json_object_object_foreach(v, scheme, cred)
@@ -132,16 +111,17 @@ static bool parse_auth(struct zk_options *o, json_object *v, struct pgkeel_err *
 		struct zk_auth *a;
 
 		if (!json_object_is_type(cred, json_type_string) || scheme[0] == '\0') {
-			zk_set_err(err, PGKEEL_DCS_D_NONE,
-			           "zookeeper.auth_data.%s: expected a credential string", scheme);
+			dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+			             "zookeeper.auth_data.%s: expected a credential string",
+			             scheme);
 			return false;
 		}
 		a = realloc(o->auth, (o->n_auth + 1) * sizeof(*a));
 		if (a == NULL)
 			abort();
 		o->auth = a;
-		a[o->n_auth].scheme = xstrdup(scheme);
-		a[o->n_auth].credential = xstrdup(json_object_get_string(cred));
+		a[o->n_auth].scheme = dcsc_strdup(scheme);
+		a[o->n_auth].credential = dcsc_strdup(json_object_get_string(cred));
 		o->n_auth++;
 	}
 	return true;
@@ -156,7 +136,7 @@ bool zk_options_parse(struct zk_options *o, const struct pgkeel_host *host, cons
 
 	memset(o, 0, sizeof(*o));
 	if (!json_object_is_type(root, json_type_object)) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: the section must be a mapping");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: the section must be a mapping");
 		goto out;
 	}
 	json_object_object_foreach(root, k, val)
@@ -172,17 +152,17 @@ bool zk_options_parse(struct zk_options *o, const struct pgkeel_host *host, cons
 	}
 	if (json_object_object_get_ex(root, "use_ssl", &v) && v != NULL) {
 		if (!json_object_is_type(v, json_type_boolean)) {
-			zk_set_err(err, PGKEEL_DCS_D_NONE,
-			           "zookeeper.use_ssl: expected true or false");
+			dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+			             "zookeeper.use_ssl: expected true or false");
 			goto out;
 		}
 		o->use_ssl = json_object_get_boolean(v);
 	}
 	if (o->use_ssl) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE,
-		           "zookeeper.use_ssl: the ZooKeeper C client this backend is built "
-		           "with has no TLS support; reach the ensemble over plain TCP (or a "
-		           "local TLS tunnel)");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+		             "zookeeper.use_ssl: the ZooKeeper C client this backend is built "
+		             "with has no TLS support; reach the ensemble over plain TCP (or a "
+		             "local TLS tunnel)");
 		goto out;
 	}
 	for (int i = 0; tls_options[i] != NULL; i++) {
@@ -191,10 +171,11 @@ bool zk_options_parse(struct zk_options *o, const struct pgkeel_host *host, cons
 			          "zookeeper.%s is ignored: use_ssl is off", tls_options[i]);
 	}
 	if (json_object_object_get_ex(root, "set_acls", &v) && v != NULL) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE,
-		           "zookeeper.set_acls: Patroni's ACLs are x509 principals, which need "
-		           "a TLS client certificate (use_ssl); this backend's ZooKeeper C client "
-		           "has no TLS, so the nodes would lock it out");
+		dcsc_set_err(
+		    err, PGKEEL_DCS_D_NONE,
+		    "zookeeper.set_acls: Patroni's ACLs are x509 principals, which need "
+		    "a TLS client certificate (use_ssl); this backend's ZooKeeper C client "
+		    "has no TLS, so the nodes would lock it out");
 		goto out;
 	}
 	v = NULL;
@@ -202,7 +183,7 @@ bool zk_options_parse(struct zk_options *o, const struct pgkeel_host *host, cons
 	if (!parse_hosts(o, v, err))
 		goto out;
 	if (o->hosts == NULL)
-		o->hosts = xstrdup("127.0.0.1:2181"); /* kazoo's default */
+		o->hosts = dcsc_strdup("127.0.0.1:2181"); /* kazoo's default */
 	v = NULL;
 	(void)json_object_object_get_ex(root, "auth_data", &v);
 	if (!parse_auth(o, v, err))

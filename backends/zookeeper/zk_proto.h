@@ -24,6 +24,8 @@
 
 #include <pgkeel/dcs.h>
 
+#include "../common/dcs_common.h"
+
 /* One scheme/credential pair of auth_data, added to every session. */
 struct zk_auth {
 	char *scheme;
@@ -61,9 +63,6 @@ bool zk_parse_version(const char *s, int32_t *out);
 
 /* Decimal text of a session id / zxid / version. */
 void zk_fmt_i64(char *buf, size_t len, int64_t v);
-
-/* Write a NUL-terminated detail into a caller's pgkeel_err (NULL: nothing). */
-void zk_set_err(struct pgkeel_err *err, int code, const char *fmt, ...) PGKEEL_PRINTF(3, 4);
 
 /* Return-code classes. */
 enum zk_rc_class {

@@ -501,15 +501,16 @@ static struct zk_sess *sess_open(struct zk_conn *c, int timeout_ms, struct pgkee
 	struct zk_sess *s = calloc(1, sizeof(*s));
 
 	if (s == NULL) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: out of memory");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: out of memory");
 		return NULL;
 	}
 	s->c = c;
 	s->asked_ms = timeout_ms;
 	s->zh = zookeeper_init2(c->opts->hosts, session_watcher, timeout_ms, NULL, s, 0, quiet_log);
 	if (s->zh == NULL) {
-		zk_set_err(err, PGKEEL_DCS_D_CONNECT, "zookeeper: cannot open a session to %s: %s",
-		           c->opts->hosts, strerror(errno));
+		dcsc_set_err(err, PGKEEL_DCS_D_CONNECT,
+		             "zookeeper: cannot open a session to %s: %s", c->opts->hosts,
+		             strerror(errno));
 		free(s);
 		return NULL;
 	}
@@ -566,9 +567,9 @@ enum pgkeel_dcs_status zk_sess_get(struct zk_conn *c, int timeout_ms, int64_t ke
 			return PGKEEL_DCS_OK;
 		}
 		if (zk_own_now() >= deadline_own) {
-			zk_set_err(err, PGKEEL_DCS_D_CONNECT,
-			           "zookeeper: no server of %s accepted the session in time",
-			           c->opts->hosts);
+			dcsc_set_err(err, PGKEEL_DCS_D_CONNECT,
+			             "zookeeper: no server of %s accepted the session in time",
+			             c->opts->hosts);
 			break;
 		}
 		cv_wait_until(c, deadline_own);
@@ -686,8 +687,8 @@ bool zk_conn_init(struct zk_conn *c, const struct pgkeel_host *host, const struc
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&c->keeper, NULL, keeper_main, c) != 0) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE,
-		           "zookeeper: cannot start the session keeper thread");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+		             "zookeeper: cannot start the session keeper thread");
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);
 		return false;

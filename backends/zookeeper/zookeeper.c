@@ -90,14 +90,6 @@ enum run_flags {
 
 /* ------------------------------------------------------------------ helpers */
 
-static void set_str(char **dst, const char *src)
-{
-	free(*dst);
-	*dst = src ? strdup(src) : NULL;
-	if (src != NULL && *dst == NULL)
-		abort();
-}
-
 /* The host's deadline on our own monotonic clock. */
 static int64_t own_deadline(struct pgkeel_dcs *d, int64_t deadline_ms)
 {
@@ -106,8 +98,8 @@ static int64_t own_deadline(struct pgkeel_dcs *d, int64_t deadline_ms)
 
 static enum pgkeel_dcs_status ctl_refused(const char *op, struct pgkeel_err *err)
 {
-	zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s is not allowed on a read-only ctl handle",
-	           op);
+	dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+	             "zookeeper: %s is not allowed on a read-only ctl handle", op);
 	return PGKEEL_DCS_INVALID;
 }
 
@@ -118,7 +110,7 @@ static enum pgkeel_dcs_status rc_fail(int rc, const char *what, const char *path
 	int detail;
 	enum pgkeel_dcs_status st = zk_rc_status(rc, &detail);
 
-	zk_set_err(err, detail, "zookeeper: %s %s: %s", what, path, zerror(rc));
+	dcsc_set_err(err, detail, "zookeeper: %s %s: %s", what, path, zerror(rc));
 	return st;
 }
 
@@ -165,10 +157,10 @@ static enum pgkeel_dcs_status run(struct pgkeel_dcs *d, const struct zk_op *op, 
 		if (!zk_wait(c, &r, 1, dl)) {
 			zk_req_finish(c, r);
 			zk_sess_put(c, s);
-			zk_set_err(err, PGKEEL_DCS_D_TIMEOUT,
-			           "zookeeper: no answer to %s %s in time (%d attempt%s)",
-			           kind_name(op->kind), op->path, attempts,
-			           attempts > 1 ? "s" : "");
+			dcsc_set_err(err, PGKEEL_DCS_D_TIMEOUT,
+			             "zookeeper: no answer to %s %s in time (%d attempt%s)",
+			             kind_name(op->kind), op->path, attempts,
+			             attempts > 1 ? "s" : "");
 			return PGKEEL_DCS_UNAVAILABLE;
 		}
 		cls = zk_rc_classify(r->rc);
@@ -269,8 +261,8 @@ static enum pgkeel_dcs_status set_or_create(struct pgkeel_dcs *d, const char *re
 	struct zk_op op = {.kind = ZK_SET, .path = path, .data = value, .len = (int)strlen(value)};
 
 	if (expect != NULL && !zk_parse_version(expect, &version)) {
-		zk_set_err(err, PGKEEL_DCS_D_VERSION, "zookeeper: '%s' is not a znode version",
-		           expect);
+		dcsc_set_err(err, PGKEEL_DCS_D_VERSION, "zookeeper: '%s' is not a znode version",
+		             expect);
 		free(path);
 		return PGKEEL_DCS_INVALID;
 	}
@@ -319,9 +311,9 @@ static enum pgkeel_dcs_status set_or_create(struct pgkeel_dcs *d, const char *re
 				break;
 		}
 		if (r.rc == ZBADVERSION || r.rc == ZNONODE) {
-			zk_set_err(err, PGKEEL_DCS_D_VERSION, "zookeeper: %s %s since version %s",
-			           rel, r.rc == ZNONODE ? "is gone" : "changed",
-			           expect ? expect : "-1");
+			dcsc_set_err(err, PGKEEL_DCS_D_VERSION, "zookeeper: %s %s since version %s",
+			             rel, r.rc == ZNONODE ? "is gone" : "changed",
+			             expect ? expect : "-1");
 			st = PGKEEL_DCS_CONFLICT;
 			break;
 		}
@@ -360,23 +352,8 @@ static enum pgkeel_dcs_status zk_init(const struct pgkeel_host *host,
 	struct pgkeel_dcs *d;
 
 	*out = NULL;
-	if (host == NULL || params == NULL ||
-	    params->struct_size < offsetof(struct pgkeel_dcs_params, user_agent) ||
-	    params->scope == NULL || params->namespace_ == NULL) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: incomplete parameters");
+	if (dcsc_check_params("zookeeper", host, params, true, err) != PGKEEL_DCS_OK)
 		return PGKEEL_DCS_INVALID;
-	}
-	if (!(params->flags & PGKEEL_DCS_CTL) &&
-	    (params->name == NULL || params->name[0] == '\0' || strchr(params->name, '/'))) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE,
-		           "zookeeper: a member handle needs a name without '/'");
-		return PGKEEL_DCS_INVALID;
-	}
-	if (params->ttl < 1 || params->loop_wait < 1 || params->retry_timeout < 1) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE,
-		           "zookeeper: ttl, loop_wait and retry_timeout must be positive");
-		return PGKEEL_DCS_INVALID;
-	}
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return PGKEEL_DCS_NOMEM;
@@ -387,8 +364,8 @@ static enum pgkeel_dcs_status zk_init(const struct pgkeel_host *host,
 	d->retry_timeout = params->retry_timeout;
 	d->base = zk_base_path(params->namespace_, params->scope);
 	if (d->base == NULL) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: the scope '%s' is not a znode name",
-		           params->scope);
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+		             "zookeeper: the scope '%s' is not a znode name", params->scope);
 		free(d);
 		return PGKEEL_DCS_INVALID;
 	}
@@ -403,7 +380,7 @@ static enum pgkeel_dcs_status zk_init(const struct pgkeel_host *host,
 	if (!d->ctl) {
 		char *rel = NULL;
 
-		set_str(&d->name, params->name);
+		dcsc_set_str(&d->name, params->name);
 		if (asprintf(&rel, "members/%s", params->name) < 0)
 			abort();
 		d->member_path = zk_path(d->base, rel);
@@ -526,7 +503,7 @@ static int deliver(struct pgkeel_dcs *d, struct node *n, int count, pgkeel_dcs_e
 		} else if (d->name != NULL && strncmp(e.key, "members/", 8) == 0 &&
 		           strcmp(e.key + 8, d->name) == 0) {
 			d->have_member = true;
-			set_str(&d->member_value, r->data);
+			dcsc_set_str(&d->member_value, r->data);
 			d->member_owner = r->stat.ephemeralOwner;
 		}
 		if (cb(arg, &e) != 0)
@@ -655,14 +632,14 @@ static enum pgkeel_dcs_status zk_load_cluster(struct pgkeel_dcs *d, int64_t dead
 			stop = deliver(d, n, count, cb, arg);
 			nodes_free(c, n, count);
 			if (stop != 0) {
-				zk_set_err(err, PGKEEL_DCS_D_NONE,
-				           "zookeeper: the host stopped reading the cluster");
+				dcsc_set_err(err, PGKEEL_DCS_D_NONE,
+				             "zookeeper: the host stopped reading the cluster");
 				return PGKEEL_DCS_NOMEM;
 			}
 			return PGKEEL_DCS_OK;
 		}
 		if (rc == 0) {
-			zk_set_err(
+			dcsc_set_err(
 			    err, PGKEEL_DCS_D_TIMEOUT,
 			    "zookeeper: reading %s took longer than the deadline (%d attempt%s)",
 			    d->base, attempt, attempt > 1 ? "s" : "");
@@ -736,8 +713,8 @@ static enum pgkeel_dcs_status acquire(struct pgkeel_dcs *d, int64_t deadline_ms,
 	}
 	if (r.rc == ZNODEEXISTS) {
 		res_clear(&r);
-		zk_set_err(err, PGKEEL_DCS_D_EXISTS,
-		           "zookeeper: the leader key is held by another member");
+		dcsc_set_err(err, PGKEEL_DCS_D_EXISTS,
+		             "zookeeper: the leader key is held by another member");
 		return PGKEEL_DCS_CONFLICT;
 	}
 	if (r.rc != ZOK) {
@@ -789,10 +766,11 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 	if (d->ctl)
 		return ctl_refused("update_leader", err);
 	if (d->lock_sid != 0 && !zk_sess_alive(&d->conn, d->lock_sid)) {
-		zk_set_err(err, PGKEEL_DCS_D_SESSION_LOST,
-		           "zookeeper: session 0x%" PRIx64 ", which held the leader lock, is gone "
-		           "(expired or closed): the lock with it",
-		           (uint64_t)d->lock_sid);
+		dcsc_set_err(err, PGKEEL_DCS_D_SESSION_LOST,
+		             "zookeeper: session 0x%" PRIx64
+		             ", which held the leader lock, is gone "
+		             "(expired or closed): the lock with it",
+		             (uint64_t)d->lock_sid);
 		d->lock_sid = 0;
 		return PGKEEL_DCS_CONFLICT;
 	}
@@ -805,8 +783,8 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 		if (st != PGKEEL_DCS_OK)
 			goto out;
 		if (r.rc == ZNODEEXISTS) {
-			zk_set_err(err, PGKEEL_DCS_D_EXISTS,
-			           "zookeeper: the leader key was taken by another member");
+			dcsc_set_err(err, PGKEEL_DCS_D_EXISTS,
+			             "zookeeper: the leader key was taken by another member");
 			st = PGKEEL_DCS_CONFLICT;
 			goto out;
 		}
@@ -815,8 +793,8 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 			goto out;
 		}
 	} else if (!is_mine(d, &r)) {
-		zk_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key is held by %s",
-		           r.data != NULL ? r.data : "another member");
+		dcsc_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key is held by %s",
+		             r.data != NULL ? r.data : "another member");
 		d->lock_sid = 0;
 		st = PGKEEL_DCS_CONFLICT;
 		goto out;
@@ -851,7 +829,7 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 		}
 		if (r.rc != ZOK) {
 			if (zk_rc_classify(r.rc) == ZK_RC_ANSWER) {
-				zk_set_err(
+				dcsc_set_err(
 				    err, PGKEEL_DCS_D_EXISTS,
 				    "zookeeper: the leader key changed while it was rebound: %s",
 				    zerror(r.rc));
@@ -896,7 +874,7 @@ static enum pgkeel_dcs_status zk_delete_leader(struct pgkeel_dcs *d, const char 
 	owner = r.stat.ephemeralOwner;
 	if (r.rc == ZNONODE || !is_mine(d, &r) ||
 	    (owner != r.sid && !zk_sess_alive(&d->conn, owner))) {
-		zk_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key is not ours");
+		dcsc_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key is not ours");
 		if (r.rc == ZNONODE || !is_mine(d, &r))
 			d->lock_sid = 0;
 		st = PGKEEL_DCS_CONFLICT;
@@ -913,7 +891,8 @@ static enum pgkeel_dcs_status zk_delete_leader(struct pgkeel_dcs *d, const char 
 	if (r.rc == ZNONODE && r.retried)
 		r.rc = ZOK; /* our first delete landed; its answer was lost */
 	if (r.rc == ZNONODE || r.rc == ZBADVERSION) {
-		zk_set_err(err, PGKEEL_DCS_D_EXISTS, "zookeeper: the leader key changed meanwhile");
+		dcsc_set_err(err, PGKEEL_DCS_D_EXISTS,
+		             "zookeeper: the leader key changed meanwhile");
 		st = PGKEEL_DCS_CONFLICT;
 		goto out;
 	}
@@ -991,7 +970,7 @@ static enum pgkeel_dcs_status zk_touch_member(struct pgkeel_dcs *d, const char *
 	if (st == PGKEEL_DCS_OK && r.rc == ZOK) {
 		renew_if_current(d, r.sid, r.sent);
 		d->have_member = true;
-		set_str(&d->member_value, json);
+		dcsc_set_str(&d->member_value, json);
 		d->member_owner = r.sid;
 	} else if (st == PGKEEL_DCS_OK) {
 		st = rc_fail(r.rc, "write", d->member_path, err);
@@ -1025,8 +1004,8 @@ static enum pgkeel_dcs_status zk_initialize(struct pgkeel_dcs *d, bool create_ne
 			         strcmp(r.data, sysid) == 0 && r.stat.version == 0;
 		}
 		if (st == PGKEEL_DCS_OK && !landed) {
-			zk_set_err(err, PGKEEL_DCS_D_EXISTS,
-			           "zookeeper: the cluster is already initialized");
+			dcsc_set_err(err, PGKEEL_DCS_D_EXISTS,
+			             "zookeeper: the cluster is already initialized");
 			st = PGKEEL_DCS_CONFLICT;
 		}
 	} else if (st == PGKEEL_DCS_OK && r.rc != ZOK) {
@@ -1149,8 +1128,8 @@ static enum pgkeel_dcs_status delete_tree(struct pgkeel_dcs *d, const char *path
 	enum pgkeel_dcs_status st = PGKEEL_DCS_OK;
 
 	if (depth > 16) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s is nested too deep to delete",
-		           path);
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s is nested too deep to delete",
+		             path);
 		return PGKEEL_DCS_INVALID;
 	}
 	for (int attempt = 0; attempt < 5; attempt++) {
@@ -1166,8 +1145,8 @@ static enum pgkeel_dcs_status delete_tree(struct pgkeel_dcs *d, const char *path
 		if (!zk_wait(c, &r, 1, dl)) {
 			zk_req_finish(c, r);
 			zk_sess_put(c, s);
-			zk_set_err(err, PGKEEL_DCS_D_TIMEOUT,
-			           "zookeeper: no answer listing %s in time", path);
+			dcsc_set_err(err, PGKEEL_DCS_D_TIMEOUT,
+			             "zookeeper: no answer listing %s in time", path);
 			return PGKEEL_DCS_UNAVAILABLE;
 		}
 		zk_sess_put(c, s);
@@ -1208,7 +1187,7 @@ static enum pgkeel_dcs_status delete_tree(struct pgkeel_dcs *d, const char *path
 		}
 		res_clear(&del);
 	}
-	zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s kept getting new children", path);
+	dcsc_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: %s kept getting new children", path);
 	return PGKEEL_DCS_CONFLICT;
 }
 
@@ -1224,7 +1203,7 @@ static enum pgkeel_dcs_status zk_set_ttl(struct pgkeel_dcs *d, int ttl, int loop
                                          int retry_timeout, struct pgkeel_err *err)
 {
 	if (ttl < 1 || loop_wait < 1 || retry_timeout < 1) {
-		zk_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: timings must be positive");
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: timings must be positive");
 		return PGKEEL_DCS_INVALID;
 	}
 	/*
