@@ -316,6 +316,23 @@ static const char *type_name(enum json_type t)
 	return "something else";
 }
 
+/* The value as a JSON object; NULL, with a warning, when it is not one. */
+static struct json_object *object_value(const struct entry_ctx *x)
+{
+	struct json_object *obj = NULL;
+	char why[80];
+
+	if (!parse_value(x, &obj))
+		return NULL;
+	if (json_object_is_type(obj, json_type_object))
+		return obj;
+	(void)pgkeel_fmt(why, sizeof(why), "expected a JSON object, got %s",
+	                 type_name(json_object_get_type(obj)));
+	warn_value(x, why);
+	json_object_put(obj);
+	return NULL;
+}
+
 /*
  * A string member of obj (NULL when absent or null).  Other types and
  * strings with NUL bytes are reported as `field` of the key.
@@ -564,7 +581,6 @@ static void add_member(struct pgkeel_cluster_builder *b, const struct entry_ctx 
                        const struct pgkeel_dcs_entry *e, const char *name)
 {
 	struct pgkeel_member *m;
-	struct json_object *obj = NULL;
 	bool ok = false;
 
 	if (name[0] == '\0') {
@@ -589,18 +605,9 @@ static void add_member(struct pgkeel_cluster_builder *b, const struct entry_ctx 
 			free(v);
 			ok = true;
 		}
-	} else if (parse_value(x, &obj)) {
-		if (json_object_is_type(obj, json_type_object)) {
-			m->data = obj;
-			ok = true;
-		} else {
-			char why[80];
-
-			(void)pgkeel_fmt(why, sizeof(why), "expected a JSON object, got %s",
-			                 type_name(json_object_get_type(obj)));
-			warn_value(x, why);
-			json_object_put(obj);
-		}
+	} else {
+		m->data = object_value(x);
+		ok = m->data != NULL;
 	}
 	if (!ok) {
 		/* Patroni: data = {} and the member stays */
@@ -641,25 +648,13 @@ static void add_config(struct pgkeel_cluster *c, const struct entry_ctx *x,
                        const struct pgkeel_dcs_entry *e)
 {
 	struct pgkeel_cluster_config *cfg = pgkeel_xcalloc(1, sizeof(*cfg));
-	struct json_object *obj = NULL;
 
 	cfg->version = pgkeel_strdup(e->version);
 	cfg->modify_version = pgkeel_strdup(e->modify_version ? e->modify_version : e->version);
 	cfg->raw = pgkeel_dup_bytes(x->value, x->len);
 	cfg->raw_len = x->len;
-	if (parse_value(x, &obj)) {
-		if (json_object_is_type(obj, json_type_object)) {
-			cfg->data = obj;
-			cfg->valid = true;
-		} else {
-			char why[80];
-
-			(void)pgkeel_fmt(why, sizeof(why), "expected a JSON object, got %s",
-			                 type_name(json_object_get_type(obj)));
-			warn_value(x, why);
-			json_object_put(obj);
-		}
-	}
+	cfg->data = object_value(x);
+	cfg->valid = cfg->data != NULL;
 	config_free(c->config);
 	c->config = cfg;
 }
