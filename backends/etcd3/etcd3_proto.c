@@ -196,21 +196,40 @@ static bool parse_i64_text(const char *s, size_t len, int64_t *out)
 	return true;
 }
 
-/* An int64 field (a decimal string); absent = 0 unless required. */
-static bool get_i64(struct json_object *o, const char *name, bool required, int64_t *out,
-                    char *err, size_t errlen)
+/*
+ * The member `name` of o, which must have type t (`what` names it in the
+ * error): *out = it, or NULL when absent -- an error when required.
+ */
+static bool get_typed(struct json_object *o, const char *name, bool required, enum json_type t,
+                      const char *what, struct json_object **out, char *err, size_t errlen)
 {
 	struct json_object *v = member(o, name);
 
-	*out = 0;
+	*out = NULL;
 	if (v == NULL) {
 		if (required)
 			set_err(err, errlen, "missing \"%s\"", name);
 		return !required;
 	}
-	if (!json_object_is_type(v, json_type_string) ||
-	    !parse_i64_text(json_object_get_string(v), (size_t)json_object_get_string_len(v),
-	                    out)) {
+	if (!json_object_is_type(v, t)) {
+		set_err(err, errlen, "\"%s\" is not %s", name, what);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* An int64 field (a decimal string); absent = 0 unless required. */
+static bool get_i64(struct json_object *o, const char *name, bool required, int64_t *out, char *err,
+                    size_t errlen)
+{
+	struct json_object *v;
+
+	*out = 0;
+	if (!get_typed(o, name, required, json_type_string, "an int64 string", &v, err, errlen))
+		return false;
+	if (v != NULL && !parse_i64_text(json_object_get_string(v),
+	                                 (size_t)json_object_get_string_len(v), out)) {
 		set_err(err, errlen, "\"%s\" is not an int64 string", name);
 		return false;
 	}
@@ -220,16 +239,12 @@ static bool get_i64(struct json_object *o, const char *name, bool required, int6
 /* A bool field; absent = false. */
 static bool get_bool(struct json_object *o, const char *name, bool *out, char *err, size_t errlen)
 {
-	struct json_object *v = member(o, name);
+	struct json_object *v;
 
 	*out = false;
-	if (v == NULL)
-		return true;
-	if (!json_object_is_type(v, json_type_boolean)) {
-		set_err(err, errlen, "\"%s\" is not a boolean", name);
+	if (!get_typed(o, name, false, json_type_boolean, "a boolean", &v, err, errlen))
 		return false;
-	}
-	*out = json_object_get_boolean(v) != 0;
+	*out = v != NULL && json_object_get_boolean(v) != 0;
 	return true;
 }
 
@@ -237,19 +252,13 @@ static bool get_bool(struct json_object *o, const char *name, bool *out, char *e
 static bool get_string(struct json_object *o, const char *name, bool required, const char **out,
                        char *err, size_t errlen)
 {
-	struct json_object *v = member(o, name);
+	struct json_object *v;
 
 	*out = NULL;
-	if (v == NULL) {
-		if (required)
-			set_err(err, errlen, "missing \"%s\"", name);
-		return !required;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		set_err(err, errlen, "\"%s\" is not a string", name);
+	if (!get_typed(o, name, required, json_type_string, "a string", &v, err, errlen))
 		return false;
-	}
-	*out = json_object_get_string(v);
+	if (v != NULL)
+		*out = json_object_get_string(v);
 	return true;
 }
 
@@ -257,16 +266,13 @@ static bool get_string(struct json_object *o, const char *name, bool required, c
 static bool get_b64(struct json_object *o, const char *name, bool required, char **out,
                     size_t *outlen, char *err, size_t errlen)
 {
-	struct json_object *v = member(o, name);
-	size_t len;
+	struct json_object *v;
 
 	*out = NULL;
 	*outlen = 0;
+	if (!get_typed(o, name, required, json_type_string, "a string", &v, err, errlen))
+		return false;
 	if (v == NULL) {
-		if (required) {
-			set_err(err, errlen, "missing \"%s\"", name);
-			return false;
-		}
 		*out = dup_bytes("", 0);
 		if (*out == NULL) {
 			set_err(err, errlen, "out of memory");
@@ -274,12 +280,7 @@ static bool get_b64(struct json_object *o, const char *name, bool required, char
 		}
 		return true;
 	}
-	if (!json_object_is_type(v, json_type_string)) {
-		set_err(err, errlen, "\"%s\" is not a string", name);
-		return false;
-	}
-	len = (size_t)json_object_get_string_len(v);
-	if (strlen(json_object_get_string(v)) != len ||
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v) ||
 	    !e3_b64_decode(json_object_get_string(v), out, outlen)) {
 		set_err(err, errlen, "\"%s\" is not valid base64", name);
 		return false;
@@ -291,36 +292,13 @@ static bool get_b64(struct json_object *o, const char *name, bool required, char
 static bool get_object(struct json_object *o, const char *name, bool required,
                        struct json_object **out, char *err, size_t errlen)
 {
-	struct json_object *v = member(o, name);
-
-	*out = NULL;
-	if (v == NULL) {
-		if (required)
-			set_err(err, errlen, "missing \"%s\"", name);
-		return !required;
-	}
-	if (!json_object_is_type(v, json_type_object)) {
-		set_err(err, errlen, "\"%s\" is not an object", name);
-		return false;
-	}
-	*out = v;
-	return true;
+	return get_typed(o, name, required, json_type_object, "an object", out, err, errlen);
 }
 
 static bool get_array(struct json_object *o, const char *name, struct json_object **out,
                       char *err, size_t errlen)
 {
-	struct json_object *v = member(o, name);
-
-	*out = NULL;
-	if (v == NULL)
-		return true;
-	if (!json_object_is_type(v, json_type_array)) {
-		set_err(err, errlen, "\"%s\" is not an array", name);
-		return false;
-	}
-	*out = v;
-	return true;
+	return get_typed(o, name, false, json_type_array, "an array", out, err, errlen);
 }
 
 /* header.revision of a unary response: both required. */
@@ -575,41 +553,39 @@ static struct json_object *op_delete(const char *key)
 	return wrap("request_delete_range", key_range(key, NULL));
 }
 
-/* target CREATE: create_revision == 0, i.e. the key does not exist */
-static struct json_object *cmp_create(const char *key)
+/* {"key":b64,"target":target,"<field>":v}, one compare of a txn; takes v over (NULL: none). */
+static struct json_object *compare(const char *key, const char *target, const char *field,
+                                   struct json_object *v)
 {
 	struct json_object *o = key_range(key, NULL);
 
-	if (!add(o, "target", json_object_new_string("CREATE")) ||
-	    !add(o, "create_revision", new_i64(0))) {
+	if (v == NULL || !add(o, "target", json_object_new_string(target))) {
+		json_object_put(v);
+		json_object_put(o);
+		return NULL;
+	}
+	if (!add(o, field, v)) {
 		json_object_put(o);
 		return NULL;
 	}
 	return o;
+}
+
+/* target CREATE: create_revision == 0, i.e. the key does not exist */
+static struct json_object *cmp_create(const char *key)
+{
+	return compare(key, "CREATE", "create_revision", new_i64(0));
 }
 
 static struct json_object *cmp_mod(const char *key, int64_t mod_revision)
 {
-	struct json_object *o = key_range(key, NULL);
-
-	if (mod_revision < 0 || !add(o, "target", json_object_new_string("MOD")) ||
-	    !add(o, "mod_revision", new_i64(mod_revision))) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+	return compare(key, "MOD", "mod_revision",
+	               mod_revision >= 0 ? new_i64(mod_revision) : NULL);
 }
 
 static struct json_object *cmp_value(const char *key, const char *value)
 {
-	struct json_object *o = key_range(key, NULL);
-
-	if (value == NULL || !add(o, "target", json_object_new_string("VALUE")) ||
-	    !add(o, "value", new_b64(value, strlen(value)))) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+	return compare(key, "VALUE", "value", value != NULL ? new_b64(value, strlen(value)) : NULL);
 }
 
 /* {"compare":[cmp],"success":[success][,"failure":[failure]]}; takes all three over */
