@@ -59,6 +59,13 @@
 #include "state.h"
 #include "util.h"
 
+/*
+ * Two workers.  One would spend about 30% less CPU on a new connection (both
+ * workers wake for each connection on the shared listening socket: 5 times
+ * the context switches; bench/README.md), but a worker blocked in
+ * getaddrinfo() (allowlist_include_members resolves the members' hosts for
+ * each unsafe request) would then stall every health check.
+ */
 #define DEFAULT_THREADS          2
 #define DEFAULT_CONN_TIMEOUT_S   30
 #define DEFAULT_MAX_CONNECTIONS  512
