@@ -378,21 +378,9 @@ def main():
     ap.add_argument("--run-dir", default="/var/tmp/pgkeel-restbench")
     a = ap.parse_args()
 
-    def interrupted(signum, frame):
-        raise wg.Interrupted("signal %d" % signum)
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
-
     timing = wg.PROFILES[a.profile]
-    build = os.path.abspath(os.environ.get("PGKEEL_BUILDDIR", os.path.join(wg.TOP, "build",
-                                                                           "default")))
-    os.makedirs(a.run_dir, exist_ok=True)
-    os.chmod(a.run_dir, 0o755)
-    commands = {"patroni": (["/usr/bin/patroni"], {})}
     try:
-        if "pgkeel" in a.supervisors:
-            commands["pgkeel"] = wg.pgkeel_binaries(build, os.path.join(a.run_dir,
-                                                                        "pgkeel-bin"))
+        build, commands = wg.start_run(a.run_dir, a.supervisors)
     except wg.BenchError as e:
         sys.stderr.write("%s\n" % e)
         return 2

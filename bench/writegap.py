@@ -686,6 +686,25 @@ def pgkeel_binaries(build, dest):
     return [os.path.join(dest, "pgkeel")], {"PGKEEL_BACKEND_DIR": dest}
 
 
+def start_run(run_dir, sups):
+    """SIGTERM and SIGINT raise Interrupted from now on; the run directory;
+    pgkeel's build tree (PGKEEL_BUILDDIR) and each supervisor's (argv, env)
+    (pgkeel_binaries()'s BenchError when pgkeel is not built)."""
+    def interrupted(signum, frame):
+        raise Interrupted("signal %d" % signum)
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+
+    build = os.path.abspath(os.environ.get("PGKEEL_BUILDDIR", os.path.join(TOP, "build",
+                                                                           "default")))
+    os.makedirs(run_dir, exist_ok=True)
+    os.chmod(run_dir, 0o755)
+    commands = {"patroni": (["/usr/bin/patroni"], {})}
+    if "pgkeel" in sups:
+        commands["pgkeel"] = pgkeel_binaries(build, os.path.join(run_dir, "pgkeel-bin"))
+    return build, commands
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -707,20 +726,9 @@ def main():
         if s not in ("patroni", "pgkeel"):
             ap.error("unknown supervisor %r (patroni, pgkeel)" % s)
 
-    def interrupted(signum, frame):
-        raise Interrupted("signal %d" % signum)
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
-
     timing = PROFILES[a.profile]
-    build = os.path.abspath(os.environ.get("PGKEEL_BUILDDIR", os.path.join(TOP, "build",
-                                                                           "default")))
-    os.makedirs(a.run_dir, exist_ok=True)
-    os.chmod(a.run_dir, 0o755)
-    commands = {"patroni": (["/usr/bin/patroni"], {})}
     try:
-        if "pgkeel" in sups:
-            commands["pgkeel"] = pgkeel_binaries(build, os.path.join(a.run_dir, "pgkeel-bin"))
+        build, commands = start_run(a.run_dir, sups)
     except BenchError as e:
         sys.stderr.write("%s\n" % e)
         return 2
