@@ -36,9 +36,10 @@ void dcsc_set_str(char **dst, const char *src)
 	*dst = dcsc_strdup(src);
 }
 
-enum pgkeel_dcs_status dcsc_check_params(const char *backend, const struct pgkeel_host *host,
-                                         const struct pgkeel_dcs_params *params, bool znode_name,
-                                         struct pgkeel_err *err)
+enum pgkeel_dcs_status dcsc_handle_init(struct dcsc_handle *h, const char *backend,
+                                        const struct pgkeel_host *host,
+                                        const struct pgkeel_dcs_params *params, bool znode_name,
+                                        struct pgkeel_err *err)
 {
 	if (host == NULL || params == NULL ||
 	    params->struct_size < offsetof(struct pgkeel_dcs_params, user_agent) ||
@@ -58,5 +59,24 @@ enum pgkeel_dcs_status dcsc_check_params(const char *backend, const struct pgkee
 		             "%s: ttl, loop_wait and retry_timeout must be positive", backend);
 		return PGKEEL_DCS_INVALID;
 	}
+	h->host = host;
+	h->ctl = (params->flags & PGKEEL_DCS_CTL) != 0;
+	h->ttl = params->ttl;
+	h->loop_wait = params->loop_wait;
+	h->retry_timeout = params->retry_timeout;
+	return PGKEEL_DCS_OK;
+}
+
+enum pgkeel_dcs_status dcsc_handle_set_timing(struct dcsc_handle *h, const char *backend, int ttl,
+                                              int loop_wait, int retry_timeout,
+                                              struct pgkeel_err *err)
+{
+	if (ttl < 1 || loop_wait < 1 || retry_timeout < 1) {
+		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "%s: timings must be positive", backend);
+		return PGKEEL_DCS_INVALID;
+	}
+	h->ttl = ttl;
+	h->loop_wait = loop_wait;
+	h->retry_timeout = retry_timeout;
 	return PGKEEL_DCS_OK;
 }

@@ -26,14 +26,10 @@
 #define E3_VERSION PACKAGE_VERSION
 
 struct pgkeel_dcs {
-	const struct pgkeel_host *host;
+	struct dcsc_handle c; /* host, ctl, timings */
 	struct e3_http http;
 	char *prefix;   /* "/service/batman/" */
 	char *name;     /* NULL on a ctl handle */
-	bool ctl;
-	int ttl;
-	int loop_wait;
-	int retry_timeout;
 
 	int64_t lease;  /* 0 = none */
 	int64_t lease_ttl;
@@ -64,7 +60,7 @@ static char *key_of(struct pgkeel_dcs *d, const char *rel)
 
 static int64_t now_ms(struct pgkeel_dcs *d)
 {
-	return d->host->now_monotonic_ms(d->host->ctx);
+	return d->c.host->now_monotonic_ms(d->c.host->ctx);
 }
 
 static enum pgkeel_dcs_status ctl_refused(struct pgkeel_dcs *d, const char *op,
@@ -113,8 +109,8 @@ static enum pgkeel_dcs_status lease_grant(struct pgkeel_dcs *d, int64_t deadline
 	size_t len;
 	int64_t id, ttl;
 	int64_t sent = now_ms(d);
-	enum pgkeel_dcs_status st = call(d, "/lease/grant", e3_req_lease_grant(d->ttl), deadline_ms,
-	                                 &resp, &len, &res, err);
+	enum pgkeel_dcs_status st = call(d, "/lease/grant", e3_req_lease_grant(d->c.ttl),
+	                                 deadline_ms, &resp, &len, &res, err);
 
 	if (st != PGKEEL_DCS_OK)
 		return st;
@@ -126,9 +122,10 @@ static enum pgkeel_dcs_status lease_grant(struct pgkeel_dcs *d, int64_t deadline
 	d->lease = id;
 	d->lease_ttl = ttl;
 	d->lease_refreshed_ms = sent;
-	if (ttl < d->ttl)
-		d->host->log(d->host->ctx, PGKEEL_LOG_WARNING,
-		             "etcd3: asked for a %d s lease, etcd granted %" PRId64 " s", d->ttl, ttl);
+	if (ttl < d->c.ttl)
+		d->c.host->log(d->c.host->ctx, PGKEEL_LOG_WARNING,
+		               "etcd3: asked for a %d s lease, etcd granted %" PRId64 " s",
+		               d->c.ttl, ttl);
 	return PGKEEL_DCS_OK;
 }
 
@@ -146,7 +143,8 @@ static enum pgkeel_dcs_status ensure_lease(struct pgkeel_dcs *d, bool force, int
 	int64_t ttl, sent;
 	enum pgkeel_dcs_status st;
 
-	if (d->lease != 0 && !force && now_ms(d) - d->lease_refreshed_ms < (int64_t)d->loop_wait * 1000)
+	if (d->lease != 0 && !force &&
+	    now_ms(d) - d->lease_refreshed_ms < (int64_t)d->c.loop_wait * 1000)
 		return PGKEEL_DCS_OK;
 	if (d->lease == 0)
 		return lease_grant(d, deadline_ms, err);
@@ -165,8 +163,9 @@ static enum pgkeel_dcs_status ensure_lease(struct pgkeel_dcs *d, bool force, int
 			return protocol_error(err, "lease/keepalive", perr);
 	}
 	if (ttl <= 0) {
-		d->host->log(d->host->ctx, PGKEEL_LOG_WARNING,
-		             "etcd3: lease %" PRId64 " has expired; asking for a new one", d->lease);
+		d->c.host->log(d->c.host->ctx, PGKEEL_LOG_WARNING,
+		               "etcd3: lease %" PRId64 " has expired; asking for a new one",
+		               d->lease);
 		d->lease = 0;
 		return lease_grant(d, deadline_ms, err);
 	}
@@ -341,19 +340,16 @@ static enum pgkeel_dcs_status e3_init(const struct pgkeel_host *host,
                                       const struct pgkeel_dcs_params *params,
                                       struct pgkeel_dcs **out, struct pgkeel_err *err)
 {
+	struct dcsc_handle c;
 	struct pgkeel_dcs *d;
 
 	*out = NULL;
-	if (dcsc_check_params("etcd3", host, params, false, err) != PGKEEL_DCS_OK)
+	if (dcsc_handle_init(&c, "etcd3", host, params, false, err) != PGKEEL_DCS_OK)
 		return PGKEEL_DCS_INVALID;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return PGKEEL_DCS_NOMEM;
-	d->host = host;
-	d->ctl = (params->flags & PGKEEL_DCS_CTL) != 0;
-	d->ttl = params->ttl;
-	d->loop_wait = params->loop_wait;
-	d->retry_timeout = params->retry_timeout;
+	d->c = c;
 	d->name = params->name ? strdup(params->name) : NULL;
 	/* <namespace>/<scope>/ with single slashes, as Patroni's base path */
 	{
@@ -364,8 +360,8 @@ static enum pgkeel_dcs_status e3_init(const struct pgkeel_host *host,
 		             params->scope) < 0)
 			abort();
 	}
-	if (!e3_http_init(&d->http, host, params->options_json, params->user_agent, d->ttl,
-	                  d->loop_wait, d->retry_timeout, err)) {
+	if (!e3_http_init(&d->http, host, params->options_json, params->user_agent, d->c.ttl,
+	                  d->c.loop_wait, d->c.retry_timeout, err)) {
 		free(d->prefix);
 		free(d->name);
 		e3_http_fini(&d->http);
@@ -480,7 +476,7 @@ static enum pgkeel_dcs_status e3_acquire(struct pgkeel_dcs *d, int64_t deadline_
 	bool succeeded = false;
 	enum pgkeel_dcs_status st;
 
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused(d, "attempt_to_acquire_leader", err);
 	st = ensure_lease(d, false, deadline_ms, err);
 	if (st != PGKEEL_DCS_OK)
@@ -504,8 +500,8 @@ static void write_side_key(struct pgkeel_dcs *d, const char *rel, const char *js
 	struct pgkeel_err e = {0};
 
 	if (json != NULL && put_key(d, rel, json, false, deadline_ms, NULL, &e) != PGKEEL_DCS_OK)
-		d->host->log(d->host->ctx, PGKEEL_LOG_WARNING, "etcd3: could not write %s: %s", rel,
-		             e.msg);
+		d->c.host->log(d->c.host->ctx, PGKEEL_LOG_WARNING, "etcd3: could not write %s: %s",
+		               rel, e.msg);
 }
 
 static enum pgkeel_dcs_status e3_update_leader(struct pgkeel_dcs *d,
@@ -516,7 +512,7 @@ static enum pgkeel_dcs_status e3_update_leader(struct pgkeel_dcs *d,
 {
 	enum pgkeel_dcs_status st;
 
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused(d, "update_leader", err);
 	st = ensure_lease(d, true, deadline_ms, err);
 	if (st != PGKEEL_DCS_OK)
@@ -551,7 +547,7 @@ static enum pgkeel_dcs_status e3_take_leader(struct pgkeel_dcs *d, int64_t deadl
 {
 	enum pgkeel_dcs_status st;
 
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused(d, "take_leader", err);
 	st = ensure_lease(d, false, deadline_ms, err);
 	if (st == PGKEEL_DCS_OK)
@@ -571,7 +567,7 @@ static enum pgkeel_dcs_status e3_delete_leader(struct pgkeel_dcs *d, const char 
 	enum pgkeel_dcs_status st;
 
 	(void)leader_version;
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused(d, "delete_leader", err);
 	key = key_of(d, "leader");
 	st = txn(d, e3_req_txn_value_delete(key, d->name), deadline_ms, &succeeded, NULL, NULL,
@@ -593,7 +589,7 @@ static enum pgkeel_dcs_status e3_touch_member(struct pgkeel_dcs *d, const char *
 	char *rel;
 	enum pgkeel_dcs_status st;
 
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused(d, "touch_member", err);
 	st = ensure_lease(d, false, deadline_ms, err);
 	if (st != PGKEEL_DCS_OK)
@@ -738,19 +734,17 @@ static enum pgkeel_dcs_status e3_delete_cluster(struct pgkeel_dcs *d, int64_t de
 static enum pgkeel_dcs_status e3_set_ttl(struct pgkeel_dcs *d, int ttl, int loop_wait,
                                          int retry_timeout, struct pgkeel_err *err)
 {
-	if (ttl < 1 || loop_wait < 1 || retry_timeout < 1) {
-		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "etcd3: timings must be positive");
+	int old_ttl = d->c.ttl;
+
+	if (dcsc_handle_set_timing(&d->c, "etcd3", ttl, loop_wait, retry_timeout, err) !=
+	    PGKEEL_DCS_OK)
 		return PGKEEL_DCS_INVALID;
-	}
-	if (ttl != d->ttl) {
+	if (ttl != old_ttl) {
 		/* the TTL is baked into the lease: the next refresh grants a new one and
 		 * update_leader rebinds the leader key to it */
 		d->lease = 0;
 		d->have_member = false;
 	}
-	d->ttl = ttl;
-	d->loop_wait = loop_wait;
-	d->retry_timeout = retry_timeout;
 	e3_http_set_timing(&d->http, ttl, loop_wait, retry_timeout);
 	return PGKEEL_DCS_OK;
 }
@@ -759,7 +753,7 @@ static enum pgkeel_dcs_status e3_watch(struct pgkeel_dcs *d, const char *leader_
                                        struct pgkeel_err *err)
 {
 	(void)leader_version;
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused(d, "watch", err);
 	if (d->watch == NULL) {
 		d->watch = e3_watch_start(&d->http, d->prefix, d->revision + 1);

@@ -41,7 +41,7 @@
 #define ZK_VERSION PACKAGE_VERSION
 
 struct pgkeel_dcs {
-	const struct pgkeel_host *host;
+	struct dcsc_handle c; /* host, ctl, timings */
 	struct zk_options opts;
 	struct zk_conn conn;
 	bool conn_up;
@@ -50,10 +50,6 @@ struct pgkeel_dcs {
 	char *config_path;
 	char *member_path; /* NULL on a ctl handle */
 	char *name;
-	bool ctl;
-	int ttl;
-	int loop_wait;
-	int retry_timeout;
 
 	int64_t lock_sid; /* the session our leader znode was created under; 0 = none */
 
@@ -93,7 +89,7 @@ enum run_flags {
 /* The host's deadline on our own monotonic clock. */
 static int64_t own_deadline(struct pgkeel_dcs *d, int64_t deadline_ms)
 {
-	return zk_own_now() + (deadline_ms - d->host->now_monotonic_ms(d->host->ctx));
+	return zk_own_now() + (deadline_ms - d->c.host->now_monotonic_ms(d->c.host->ctx));
 }
 
 static enum pgkeel_dcs_status ctl_refused(const char *op, struct pgkeel_err *err)
@@ -147,7 +143,8 @@ static enum pgkeel_dcs_status run(struct pgkeel_dcs *d, const struct zk_op *op, 
 		struct zk_req *r;
 		enum zk_rc_class cls;
 		int64_t sent;
-		enum pgkeel_dcs_status st = zk_sess_get(c, d->ttl * 1000, d->lock_sid, dl, &s, err);
+		enum pgkeel_dcs_status st =
+		    zk_sess_get(c, d->c.ttl * 1000, d->lock_sid, dl, &s, err);
 
 		if (st != PGKEEL_DCS_OK)
 			return st;
@@ -349,19 +346,16 @@ static enum pgkeel_dcs_status zk_init(const struct pgkeel_host *host,
                                       const struct pgkeel_dcs_params *params,
                                       struct pgkeel_dcs **out, struct pgkeel_err *err)
 {
+	struct dcsc_handle c;
 	struct pgkeel_dcs *d;
 
 	*out = NULL;
-	if (dcsc_check_params("zookeeper", host, params, true, err) != PGKEEL_DCS_OK)
+	if (dcsc_handle_init(&c, "zookeeper", host, params, true, err) != PGKEEL_DCS_OK)
 		return PGKEEL_DCS_INVALID;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return PGKEEL_DCS_NOMEM;
-	d->host = host;
-	d->ctl = (params->flags & PGKEEL_DCS_CTL) != 0;
-	d->ttl = params->ttl;
-	d->loop_wait = params->loop_wait;
-	d->retry_timeout = params->retry_timeout;
+	d->c = c;
 	d->base = zk_base_path(params->namespace_, params->scope);
 	if (d->base == NULL) {
 		dcsc_set_err(err, PGKEEL_DCS_D_NONE,
@@ -377,7 +371,7 @@ static enum pgkeel_dcs_status zk_init(const struct pgkeel_host *host,
 	}
 	d->leader_path = zk_path(d->base, "leader");
 	d->config_path = zk_path(d->base, "config");
-	if (!d->ctl) {
+	if (!d->c.ctl) {
 		char *rel = NULL;
 
 		dcsc_set_str(&d->name, params->name);
@@ -387,7 +381,7 @@ static enum pgkeel_dcs_status zk_init(const struct pgkeel_host *host,
 		free(rel);
 	}
 	/* the session is opened by the first op: init never contacts the store */
-	if (!zk_conn_init(&d->conn, host, &d->opts, !d->ctl, err)) {
+	if (!zk_conn_init(&d->conn, host, &d->opts, !d->c.ctl, err)) {
 		zk_options_free(&d->opts);
 		free(d->base);
 		free(d->leader_path);
@@ -617,7 +611,8 @@ static enum pgkeel_dcs_status zk_load_cluster(struct pgkeel_dcs *d, int64_t dead
 		struct node *n = NULL;
 		int count = 0, rc = 0;
 		bool ok;
-		enum pgkeel_dcs_status st = zk_sess_get(c, d->ttl * 1000, d->lock_sid, dl, &s, err);
+		enum pgkeel_dcs_status st =
+		    zk_sess_get(c, d->c.ttl * 1000, d->lock_sid, dl, &s, err);
 
 		if (st != PGKEEL_DCS_OK)
 			return st;
@@ -731,7 +726,7 @@ static enum pgkeel_dcs_status acquire(struct pgkeel_dcs *d, int64_t deadline_ms,
 static enum pgkeel_dcs_status zk_acquire(struct pgkeel_dcs *d, int64_t deadline_ms,
                                          struct pgkeel_dcs_lease *lease, struct pgkeel_err *err)
 {
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused("attempt_to_acquire_leader", err);
 	return acquire(d, deadline_ms, lease, err);
 }
@@ -740,7 +735,7 @@ static enum pgkeel_dcs_status zk_acquire(struct pgkeel_dcs *d, int64_t deadline_
 static enum pgkeel_dcs_status zk_take_leader(struct pgkeel_dcs *d, int64_t deadline_ms,
                                              struct pgkeel_dcs_lease *lease, struct pgkeel_err *err)
 {
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused("take_leader", err);
 	return acquire(d, deadline_ms, lease, err);
 }
@@ -750,8 +745,8 @@ static void write_side_key(struct pgkeel_dcs *d, const char *rel, const char *js
 	struct pgkeel_err e = {0};
 
 	if (json != NULL && set_or_create(d, rel, json, NULL, true, dl, NULL, &e) != PGKEEL_DCS_OK)
-		d->host->log(d->host->ctx, PGKEEL_LOG_WARNING, "zookeeper: could not write %s: %s",
-		             rel, e.msg);
+		d->c.host->log(d->c.host->ctx, PGKEEL_LOG_WARNING,
+		               "zookeeper: could not write %s: %s", rel, e.msg);
 }
 
 static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
@@ -763,7 +758,7 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 	struct res r = {0};
 	enum pgkeel_dcs_status st;
 
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused("update_leader", err);
 	if (d->lock_sid != 0 && !zk_sess_alive(&d->conn, d->lock_sid)) {
 		dcsc_set_err(err, PGKEEL_DCS_D_SESSION_LOST,
@@ -807,10 +802,10 @@ static enum pgkeel_dcs_status zk_update_leader(struct pgkeel_dcs *d,
 		                   .len = (int)strlen(d->name),
 		                   .version = r.stat.version};
 
-		d->host->log(d->host->ctx, PGKEEL_LOG_INFO,
-		             "zookeeper: moving the leader znode from session 0x%" PRIx64
-		             " to 0x%" PRIx64,
-		             (uint64_t)old, (uint64_t)r.sid);
+		d->c.host->log(d->c.host->ctx, PGKEEL_LOG_INFO,
+		               "zookeeper: moving the leader znode from session 0x%" PRIx64
+		               " to 0x%" PRIx64,
+		               (uint64_t)old, (uint64_t)r.sid);
 		st = run(d, &op, dl, RUN_RENEW, &r, err);
 		if (st != PGKEEL_DCS_OK)
 			goto out;
@@ -866,7 +861,7 @@ static enum pgkeel_dcs_status zk_delete_leader(struct pgkeel_dcs *d, const char 
 	int64_t owner;
 
 	(void)leader_version;
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused("delete_leader", err);
 	st = get_leader(d, dl, RUN_NEW_SESSION, &r, err);
 	if (st != PGKEEL_DCS_OK)
@@ -922,7 +917,7 @@ static enum pgkeel_dcs_status zk_touch_member(struct pgkeel_dcs *d, const char *
 	enum pgkeel_dcs_status st = PGKEEL_DCS_OK;
 	struct zk_sess *s;
 
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused("touch_member", err);
 	op.path = d->member_path;
 	/* unchanged and bound to the live session: nothing to write */
@@ -1138,7 +1133,7 @@ static enum pgkeel_dcs_status delete_tree(struct pgkeel_dcs *d, const char *path
 		struct res del = {0};
 		struct zk_op dop = {.kind = ZK_DELETE, .path = path, .version = -1};
 
-		st = zk_sess_get(c, d->ttl * 1000, d->lock_sid, dl, &s, err);
+		st = zk_sess_get(c, d->c.ttl * 1000, d->lock_sid, dl, &s, err);
 		if (st != PGKEEL_DCS_OK)
 			return st;
 		r = zk_submit(c, s, &op);
@@ -1202,19 +1197,12 @@ static enum pgkeel_dcs_status zk_delete_cluster(struct pgkeel_dcs *d, int64_t de
 static enum pgkeel_dcs_status zk_set_ttl(struct pgkeel_dcs *d, int ttl, int loop_wait,
                                          int retry_timeout, struct pgkeel_err *err)
 {
-	if (ttl < 1 || loop_wait < 1 || retry_timeout < 1) {
-		dcsc_set_err(err, PGKEEL_DCS_D_NONE, "zookeeper: timings must be positive");
-		return PGKEEL_DCS_INVALID;
-	}
 	/*
 	 * The session timeout is fixed when a session is created: the next op
 	 * opens one with the new ttl (zk_sess_get); the old session keeps the
 	 * leader znode until update_leader moved it.
 	 */
-	d->ttl = ttl;
-	d->loop_wait = loop_wait;
-	d->retry_timeout = retry_timeout;
-	return PGKEEL_DCS_OK;
+	return dcsc_handle_set_timing(&d->c, "zookeeper", ttl, loop_wait, retry_timeout, err);
 }
 
 static enum pgkeel_dcs_status zk_watch(struct pgkeel_dcs *d, const char *leader_version,
@@ -1222,11 +1210,11 @@ static enum pgkeel_dcs_status zk_watch(struct pgkeel_dcs *d, const char *leader_
 {
 	struct zk_sess *s;
 
-	if (d->ctl)
+	if (d->c.ctl)
 		return ctl_refused("watch", err);
 	if (leader_version != NULL &&
 	    (!d->seen_leader || strcmp(leader_version, d->leader_version) != 0))
-		d->host->post_event(d->host->ctx, PGKEEL_EVENT_LEADER); /* already stale */
+		d->c.host->post_event(d->c.host->ctx, PGKEEL_EVENT_LEADER); /* already stale */
 	s = zk_sess_peek(&d->conn);
 	if (s == NULL)
 		return PGKEEL_DCS_OK; /* the next load opens a session; its watch follows */

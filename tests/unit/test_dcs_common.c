@@ -1,6 +1,7 @@
 /*
- * backends/common: the error detail every backend writes and the checks
- * its init makes on the parameters (texts, order, the znode-name rule).
+ * backends/common: the error detail every backend writes, the checks its
+ * init makes on the parameters (texts, order, the znode-name rule) and
+ * set_ttl's timings.
  */
 #include "autoconf.h"
 
@@ -33,29 +34,37 @@ static struct pgkeel_dcs_params params_ok(void)
 	return p;
 }
 
-/* check_params on p answers INVALID with want, or OK when want is NULL. */
+/* handle_init on p answers INVALID with want, or OK (h filled in) when want is NULL. */
 static void expect(const struct pgkeel_dcs_params *p, bool znode_name, const char *want)
 {
 	struct pgkeel_err err = {0};
-	enum pgkeel_dcs_status st = dcsc_check_params("zookeeper", &a_host, p, znode_name, &err);
+	struct dcsc_handle h = {.ttl = -7};
+	enum pgkeel_dcs_status st = dcsc_handle_init(&h, "zookeeper", &a_host, p, znode_name, &err);
 
 	if (want == NULL) {
 		assert_int_equal(st, PGKEEL_DCS_OK);
+		assert_ptr_equal(h.host, &a_host);
+		assert_int_equal(h.ctl, (p->flags & PGKEEL_DCS_CTL) != 0);
+		assert_int_equal(h.ttl, p->ttl);
+		assert_int_equal(h.loop_wait, p->loop_wait);
+		assert_int_equal(h.retry_timeout, p->retry_timeout);
 		return;
 	}
 	assert_int_equal(st, PGKEEL_DCS_INVALID);
 	assert_int_equal(err.code, PGKEEL_DCS_D_NONE);
 	assert_string_equal(err.msg, want);
+	assert_int_equal(h.ttl, -7); /* untouched */
 }
 
 static void test_check_params(void **state)
 {
 	struct pgkeel_dcs_params p = params_ok();
 	struct pgkeel_err err = {0};
+	struct dcsc_handle h;
 
 	(void)state;
 	expect(&p, true, NULL);
-	assert_int_equal(dcsc_check_params("etcd3", NULL, &p, false, &err), PGKEEL_DCS_INVALID);
+	assert_int_equal(dcsc_handle_init(&h, "etcd3", NULL, &p, false, &err), PGKEEL_DCS_INVALID);
 	assert_string_equal(err.msg, "etcd3: incomplete parameters");
 	p.struct_size = offsetof(struct pgkeel_dcs_params, user_agent); /* an older host */
 	expect(&p, true, NULL);
@@ -81,6 +90,22 @@ static void test_check_params(void **state)
 	p = params_ok();
 	p.retry_timeout = -1;
 	expect(&p, false, "zookeeper: ttl, loop_wait and retry_timeout must be positive");
+}
+
+static void test_set_timing(void **state)
+{
+	struct dcsc_handle h = {.ttl = 30, .loop_wait = 10, .retry_timeout = 10};
+	struct pgkeel_err err = {0};
+
+	(void)state;
+	assert_int_equal(dcsc_handle_set_timing(&h, "etcd3", 20, 5, 0, &err), PGKEEL_DCS_INVALID);
+	assert_string_equal(err.msg, "etcd3: timings must be positive");
+	assert_int_equal(h.ttl, 30);
+	assert_int_equal(h.retry_timeout, 10);
+	assert_int_equal(dcsc_handle_set_timing(&h, "etcd3", 20, 5, 7, &err), PGKEEL_DCS_OK);
+	assert_int_equal(h.ttl, 20);
+	assert_int_equal(h.loop_wait, 5);
+	assert_int_equal(h.retry_timeout, 7);
 }
 
 static void test_set_err(void **state)
@@ -115,6 +140,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_check_params),
+	    cmocka_unit_test(test_set_timing),
 	    cmocka_unit_test(test_set_err),
 	};
 
