@@ -52,6 +52,7 @@
 #include "config.h"
 #include "host.h"
 #include "json.h"
+#include "cluster.h"
 #include "log.h"
 #include "pg_conf_internal.h"
 #include "pg_query.h"
@@ -60,13 +61,13 @@
 #include "util.h"
 
 /*
- * Two workers.  One would spend about 30% less CPU on a new connection (both
- * workers wake for each connection on the shared listening socket: 5 times
- * the context switches; bench/README.md), but a worker blocked in
- * getaddrinfo() (allowlist_include_members resolves the members' hosts for
- * each unsafe request) would then stall every health check.
+ * One worker: with two, both wake for each new connection on the shared
+ * listening socket (5 times the context switches, 30% more CPU per
+ * connection; bench/README.md).  Nothing on a worker blocks: requests that
+ * wait are suspended and served by the HA loop, and the members' addresses
+ * for allowlist_include_members are resolved by the resolver thread.
  */
-#define DEFAULT_THREADS          2
+#define DEFAULT_THREADS          1
 #define DEFAULT_CONN_TIMEOUT_S   30
 #define DEFAULT_MAX_CONNECTIONS  512
 #define DEFAULT_PER_IP           128
@@ -324,6 +325,68 @@ static void timeout_answer_locked(struct req *r, struct req **to_free)
 	            r->st == RQ_TAKEN ? "taken" : "still queued");
 	if (answer_locked(r, 503, "text/html", text, false))
 		*to_free = r;
+}
+
+/* ------------------------------------------------------------- member addresses */
+
+#define RESOLVER_POLL_MS 200
+
+/* Wake up every RESOLVER_POLL_MS; resolve the members again when the published cluster changed. */
+static void *resolver_main(void *arg)
+{
+	struct pgkeel_rest *srv = arg;
+
+	pthread_mutex_lock(&srv->mu);
+	while (!srv->stopping) {
+		int64_t at = pgkeel_now_monotonic_ms() + RESOLVER_POLL_MS;
+		struct timespec ts = {.tv_sec = at / 1000, .tv_nsec = (long)(at % 1000) * 1000000};
+		bool wanted = srv->acc->allow_members;
+		struct pgkeel_cluster *have = srv->members_of, *now = NULL, *old;
+		struct pgkeel_rest_net *nets, *old_nets;
+		size_t n;
+
+		if (wanted) {
+			struct pgkeel_state_view v;
+
+			pthread_mutex_unlock(&srv->mu);
+			pgkeel_state_acquire(&v);
+			if (v.loop != NULL && v.loop->cluster != NULL && v.loop->cluster != have)
+				now = pgkeel_cluster_ref(v.loop->cluster);
+			pgkeel_state_release(&v);
+			if (now != NULL) {
+				pgkeel_rest_member_nets(now, &nets, &n); /* may block: no lock held */
+				pthread_mutex_lock(&srv->mu);
+				old = srv->members_of;
+				old_nets = srv->member_nets;
+				srv->members_of = now;
+				srv->member_nets = nets;
+				srv->n_member_nets = n;
+				pthread_mutex_unlock(&srv->mu);
+				pgkeel_cluster_unref(old);
+				free(old_nets);
+			}
+			pthread_mutex_lock(&srv->mu);
+			if (srv->stopping)
+				break;
+		}
+		(void)pthread_cond_timedwait(&srv->resolver_cv, &srv->mu, &ts);
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return NULL;
+}
+
+int pgkeel_rest_member_cached(struct pgkeel_rest *srv, const struct pgkeel_cluster *c,
+                              const struct sockaddr *sa)
+{
+	int r = -1;
+
+	pthread_mutex_lock(&srv->mu);
+	if (srv->members_of == c)
+		r = pgkeel_rest_net_match(srv->member_nets, srv->n_member_nets, sa) ? 1 : 0;
+	else
+		pthread_cond_signal(&srv->resolver_cv);
+	pthread_mutex_unlock(&srv->mu);
+	return r;
 }
 
 static void *reaper_main(void *arg)
@@ -957,7 +1020,10 @@ static void srv_free(struct pgkeel_rest *srv)
 	pgkeel_rest_sched_drop_locked(srv);
 	pthread_mutex_unlock(&srv->mu);
 	pthread_cond_destroy(&srv->cv);
+	pthread_cond_destroy(&srv->resolver_cv);
 	pthread_mutex_destroy(&srv->mu);
+	pgkeel_cluster_unref(srv->members_of);
+	free(srv->member_nets);
 	free(srv);
 }
 
@@ -1032,6 +1098,7 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv->cv, &ca);
+	pthread_cond_init(&srv->resolver_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	srv->tls = o->certfile != NULL && o->certfile[0] != '\0';
 	srv->acc = access_new(o, srv->tls);
@@ -1082,6 +1149,15 @@ struct pgkeel_rest *pgkeel_rest_start(const struct pgkeel_rest_opts *o, char *er
 		return NULL;
 	}
 	srv->reaper_started = true;
+	if (pthread_create(&srv->resolver, NULL, resolver_main, srv) != 0) {
+		(void)pgkeel_fmt(err, errlen, "REST API: cannot start a thread");
+		close(fd);
+		free(trust);
+		pgkeel_rest_tls_clear();
+		pgkeel_rest_stop(srv);
+		return NULL;
+	}
+	srv->resolver_started = true;
 	srv->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -1118,9 +1194,12 @@ void pgkeel_rest_stop(struct pgkeel_rest *srv)
 	pthread_mutex_lock(&srv->mu);
 	srv->stopping = true;
 	pthread_cond_signal(&srv->cv);
+	pthread_cond_signal(&srv->resolver_cv);
 	pthread_mutex_unlock(&srv->mu);
 	if (srv->reaper_started)
 		pthread_join(srv->reaper, NULL);
+	if (srv->resolver_started)
+		pthread_join(srv->resolver, NULL);
 	/* answer what is pending, so no connection stays suspended */
 	do {
 		n = 0;

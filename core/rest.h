@@ -102,7 +102,7 @@ struct pgkeel_rest_opts {
 	const char *const *allowlist;
 	size_t n_allowlist;
 	bool allowlist_include_members;
-	unsigned threads;              /* worker threads; 0: 2 */
+	unsigned threads;              /* worker threads; 0: 1 */
 	unsigned connection_timeout_s; /* idle connection timeout; 0: 30 */
 	unsigned max_connections;      /* 0: 512 */
 	unsigned per_ip_connections;   /* connections per client address; 0: 128 */

@@ -207,23 +207,31 @@ bool pgkeel_rest_url_host(const char *url, char **host, int *port)
 	return true;
 }
 
-bool pgkeel_rest_member_match(const struct pgkeel_cluster *c, const struct sockaddr *sa)
+void pgkeel_rest_member_nets(const struct pgkeel_cluster *c, struct pgkeel_rest_net **v,
+                             size_t *n)
 {
-	bool found = false;
-
-	for (size_t i = 0; c != NULL && i < c->n_members && !found; i++) {
-		struct pgkeel_rest_net *v = NULL;
-		size_t n = 0;
+	*v = NULL;
+	*n = 0;
+	for (size_t i = 0; c != NULL && i < c->n_members; i++) {
 		char *host;
 		int port;
 
 		if (!pgkeel_rest_url_host(c->members[i].d.api_url, &host, &port))
 			continue;
-		resolve(host, port, &v, &n);
-		found = pgkeel_rest_net_match(v, n, sa);
-		free(v);
+		resolve(host, port, v, n);
 		free(host);
 	}
+}
+
+bool pgkeel_rest_member_match(const struct pgkeel_cluster *c, const struct sockaddr *sa)
+{
+	struct pgkeel_rest_net *v;
+	size_t n;
+	bool found;
+
+	pgkeel_rest_member_nets(c, &v, &n);
+	found = pgkeel_rest_net_match(v, n, sa);
+	free(v);
 	return found;
 }
 

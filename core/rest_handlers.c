@@ -187,16 +187,24 @@ static const struct sockaddr *client_addr(struct MHD_Connection *c)
 	return ci != NULL ? ci->client_addr : NULL;
 }
 
-/* allowlist_include_members: the members of the cached cluster view. */
-static bool member_allowed(const struct sockaddr *sa)
+/*
+ * allowlist_include_members: the members of the cached cluster view, their
+ * addresses from the resolver thread; resolved here only while its cache is
+ * behind (a cluster published a moment ago).
+ */
+static bool member_allowed(struct pgkeel_rest *srv, const struct sockaddr *sa)
 {
 	struct pgkeel_state_view v;
 	struct pgkeel_rest_pgview pv;
-	bool ok;
+	bool ok = false;
 
 	pgkeel_state_acquire(&v);
 	pgkeel_rest_pgview_get(&v, pgkeel_now_boottime_ms(), &pv);
-	ok = pv.cluster && pgkeel_rest_member_match(v.loop->cluster, sa);
+	if (pv.cluster) {
+		int r = pgkeel_rest_member_cached(srv, v.loop->cluster, sa);
+
+		ok = r < 0 ? pgkeel_rest_member_match(v.loop->cluster, sa) : r == 1;
+	}
 	pgkeel_state_release(&v);
 	return ok;
 }
@@ -211,7 +219,7 @@ static bool check_access(struct MHD_Connection *c, struct conn *cc, struct answe
 		const struct sockaddr *sa = client_addr(c);
 
 		if (!pgkeel_rest_net_match(acc->allow, acc->n_allow, sa) &&
-		    !(acc->allow_members && member_allowed(sa))) {
+		    !(acc->allow_members && member_allowed(cc->srv, sa))) {
 			pgkeel_rest_set_text(a, 403, "Access is denied");
 			return false;
 		}

@@ -142,6 +142,16 @@ bool pgkeel_rest_net_match(const struct pgkeel_rest_net *nets, size_t n, const s
 /* Is it one of the addresses of a member's api_url host (allowlist_include_members)? */
 bool pgkeel_rest_member_match(const struct pgkeel_cluster *c, const struct sockaddr *sa);
 /*
+ * allowlist_include_members from the resolver thread's cache: 1 the address
+ * is a member's, 0 it is not, -1 the cache is not of cluster c yet (the
+ * resolver is woken; the caller resolves itself).
+ */
+int pgkeel_rest_member_cached(struct pgkeel_rest *srv, const struct pgkeel_cluster *c,
+                              const struct sockaddr *sa);
+/* Every address of every member's api_url host (a blocking name resolution); malloc'd *v. */
+void pgkeel_rest_member_nets(const struct pgkeel_cluster *c, struct pgkeel_rest_net **v,
+                             size_t *n);
+/*
  * urlparse(url).hostname and .port (default 443 for https, else 80):
  * lowercased, IPv6 brackets dropped.  False when there is no host.
  */

@@ -96,6 +96,18 @@ struct pgkeel_rest {
 	int switchover_wait_ms;
 	size_t max_body;
 	char *version;
+	/*
+	 * allowlist_include_members: the members' addresses, resolved by the
+	 * resolver thread whenever the published cluster changes, so that no
+	 * worker waits on name resolution (member_allowed() falls back to a
+	 * resolution of its own only while the cache is behind the cluster).
+	 */
+	pthread_t resolver;
+	bool resolver_started;
+	pthread_cond_t resolver_cv;           /* CLOCK_MONOTONIC */
+	struct pgkeel_cluster *members_of;    /* under mu: the view the nets come from (a ref) */
+	struct pgkeel_rest_net *member_nets;  /* under mu */
+	size_t n_member_nets;
 };
 
 /* Per request (MHD's con_cls). */
