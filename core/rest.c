@@ -329,9 +329,24 @@ static void timeout_answer_locked(struct req *r, struct req **to_free)
 
 /* ------------------------------------------------------------- member addresses */
 
-#define RESOLVER_POLL_MS 200
+#define RESOLVER_POLL_MS   200
+#define RESOLVE_MAX_AGE_MS 30000
 
-/* Wake up every RESOLVER_POLL_MS; resolve the members again when the published cluster changed. */
+/* What the members' addresses depend on: their api_urls, in the snapshot's order. */
+static char *members_key(const struct pgkeel_cluster *c)
+{
+	struct pgkeel_sbuf b = {0};
+
+	pgkeel_sbuf_putc(&b, '\n');
+	for (size_t i = 0; c != NULL && i < c->n_members; i++) {
+		if (c->members[i].d.api_url != NULL)
+			pgkeel_sbuf_puts(&b, c->members[i].d.api_url);
+		pgkeel_sbuf_putc(&b, '\n');
+	}
+	return pgkeel_sbuf_finish(&b);
+}
+
+/* Every RESOLVER_POLL_MS: resolve the members again when their api_urls changed or aged. */
 static void *resolver_main(void *arg)
 {
 	struct pgkeel_rest *srv = arg;
@@ -340,31 +355,40 @@ static void *resolver_main(void *arg)
 	while (!srv->stopping) {
 		int64_t at = pgkeel_now_monotonic_ms() + RESOLVER_POLL_MS;
 		struct timespec ts = {.tv_sec = at / 1000, .tv_nsec = (long)(at % 1000) * 1000000};
-		bool wanted = srv->acc->allow_members;
-		struct pgkeel_cluster *have = srv->members_of, *now = NULL, *old;
-		struct pgkeel_rest_net *nets, *old_nets;
-		size_t n;
 
-		if (wanted) {
+		if (srv->acc->allow_members) {
 			struct pgkeel_state_view v;
+			struct pgkeel_cluster *c = NULL;
+			char *key = NULL;
 
 			pthread_mutex_unlock(&srv->mu);
 			pgkeel_state_acquire(&v);
-			if (v.loop != NULL && v.loop->cluster != NULL && v.loop->cluster != have)
-				now = pgkeel_cluster_ref(v.loop->cluster);
+			if (v.loop != NULL && v.loop->cluster != NULL) {
+				c = pgkeel_cluster_ref(v.loop->cluster);
+				key = members_key(c);
+			}
 			pgkeel_state_release(&v);
-			if (now != NULL) {
-				pgkeel_rest_member_nets(now, &nets, &n); /* may block: no lock held */
+			pthread_mutex_lock(&srv->mu);
+			if (c != NULL && (srv->members_key == NULL || strcmp(srv->members_key, key) != 0 ||
+			                  pgkeel_now_monotonic_ms() - srv->members_resolved_ms >=
+			                      RESOLVE_MAX_AGE_MS)) {
+				struct pgkeel_rest_net *nets;
+				size_t n;
+
+				pthread_mutex_unlock(&srv->mu);
+				pgkeel_rest_member_nets(c, &nets, &n); /* may block: no lock held */
 				pthread_mutex_lock(&srv->mu);
-				old = srv->members_of;
-				old_nets = srv->member_nets;
-				srv->members_of = now;
+				free(srv->members_key);
+				free(srv->member_nets);
+				srv->members_key = key;
+				key = NULL;
 				srv->member_nets = nets;
 				srv->n_member_nets = n;
-				pthread_mutex_unlock(&srv->mu);
-				pgkeel_cluster_unref(old);
-				free(old_nets);
+				srv->members_resolved_ms = pgkeel_now_monotonic_ms();
 			}
+			free(key);
+			pthread_mutex_unlock(&srv->mu);
+			pgkeel_cluster_unref(c);
 			pthread_mutex_lock(&srv->mu);
 			if (srv->stopping)
 				break;
@@ -378,14 +402,16 @@ static void *resolver_main(void *arg)
 int pgkeel_rest_member_cached(struct pgkeel_rest *srv, const struct pgkeel_cluster *c,
                               const struct sockaddr *sa)
 {
+	char *key = members_key(c);
 	int r = -1;
 
 	pthread_mutex_lock(&srv->mu);
-	if (srv->members_of == c)
+	if (srv->members_key != NULL && strcmp(srv->members_key, key) == 0)
 		r = pgkeel_rest_net_match(srv->member_nets, srv->n_member_nets, sa) ? 1 : 0;
 	else
 		pthread_cond_signal(&srv->resolver_cv);
 	pthread_mutex_unlock(&srv->mu);
+	free(key);
 	return r;
 }
 
@@ -1022,7 +1048,7 @@ static void srv_free(struct pgkeel_rest *srv)
 	pthread_cond_destroy(&srv->cv);
 	pthread_cond_destroy(&srv->resolver_cv);
 	pthread_mutex_destroy(&srv->mu);
-	pgkeel_cluster_unref(srv->members_of);
+	free(srv->members_key);
 	free(srv->member_nets);
 	free(srv);
 }

@@ -190,7 +190,7 @@ static const struct sockaddr *client_addr(struct MHD_Connection *c)
 /*
  * allowlist_include_members: the members of the cached cluster view, their
  * addresses from the resolver thread; resolved here only while its cache is
- * behind (a cluster published a moment ago).
+ * behind (members whose api_urls changed a moment ago).
  */
 static bool member_allowed(struct pgkeel_rest *srv, const struct sockaddr *sa)
 {

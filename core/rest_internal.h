@@ -143,8 +143,8 @@ bool pgkeel_rest_net_match(const struct pgkeel_rest_net *nets, size_t n, const s
 bool pgkeel_rest_member_match(const struct pgkeel_cluster *c, const struct sockaddr *sa);
 /*
  * allowlist_include_members from the resolver thread's cache: 1 the address
- * is a member's, 0 it is not, -1 the cache is not of cluster c yet (the
- * resolver is woken; the caller resolves itself).
+ * is a member's, 0 it is not, -1 the cache is not of c's members' api_urls
+ * yet (the resolver is woken; the caller resolves itself).
  */
 int pgkeel_rest_member_cached(struct pgkeel_rest *srv, const struct pgkeel_cluster *c,
                               const struct sockaddr *sa);

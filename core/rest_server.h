@@ -98,14 +98,15 @@ struct pgkeel_rest {
 	char *version;
 	/*
 	 * allowlist_include_members: the members' addresses, resolved by the
-	 * resolver thread whenever the published cluster changes, so that no
-	 * worker waits on name resolution (member_allowed() falls back to a
-	 * resolution of its own only while the cache is behind the cluster).
+	 * resolver thread when the members' api_urls change (and every
+	 * RESOLVE_MAX_AGE_MS), so that no worker waits on name resolution
+	 * (member_allowed() resolves itself only while the cache is behind).
 	 */
 	pthread_t resolver;
 	bool resolver_started;
 	pthread_cond_t resolver_cv;           /* CLOCK_MONOTONIC */
-	struct pgkeel_cluster *members_of;    /* under mu: the view the nets come from (a ref) */
+	char *members_key;                    /* under mu: the api_urls the nets come from */
+	int64_t members_resolved_ms;          /* under mu: when (monotonic) */
 	struct pgkeel_rest_net *member_nets;  /* under mu */
 	size_t n_member_nets;
 };
