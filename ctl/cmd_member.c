@@ -546,11 +546,35 @@ static int run_reload(struct ctl *ctl, int argc, char **argv)
 /* ------------------------------------------------------------ reinit */
 
 struct reinit_wait {
+	struct ctl *ctl;
 	const char **names;
+	char **started_before; /* GET /patroni's postmaster_start_time before the request */
 	bool *busy_seen; /* the member key showed the reinitialization going on */
 	bool *done;
 	int n;
 };
+
+/* The member's postmaster_start_time and state from GET /patroni (2 s); malloc'd or NULL. */
+static char *postmaster_start(struct ctl *ctl, const struct pgkeel_member *m, bool *running)
+{
+	struct ctl_reply rep;
+	json_object *doc = NULL, *v = NULL;
+	char err[128], *out = NULL;
+
+	*running = false;
+	if (m != NULL && ctl_request(ctl, m, "GET", NULL, NULL, 2000, &rep) && rep.code == 200 &&
+	    pgkeel_json_parse(rep.body, rep.body_len, &doc, err, sizeof(err)) &&
+	    json_object_is_type(doc, json_type_object)) {
+		if (json_object_object_get_ex(doc, "postmaster_start_time", &v) && v != NULL)
+			out = pgkeel_strdup(json_object_get_string(v));
+		*running = json_object_object_get_ex(doc, "state", &v) &&
+		           same(json_object_get_string(v), "running");
+	}
+	json_object_put(doc);
+	if (m != NULL)
+		ctl_reply_free(&rep);
+	return out;
+}
 
 static bool member_running(const struct pgkeel_member *m)
 {
@@ -568,18 +592,29 @@ static bool reinit_done(const struct pgkeel_cluster *c, void *arg)
 
 		if (w->done[i])
 			continue;
-		if (!member_running(m))
+		if (!member_running(m)) {
 			w->busy_seen[i] = true;
-		else if (w->busy_seen[i])
+		} else if (w->busy_seen[i]) {
 			w->done[i] = true;
+		} else {
+			/* a reinitialization quicker than a member-key update: PostgreSQL
+			 * running again under a new postmaster */
+			bool running;
+			char *now = postmaster_start(w->ctl, m, &running);
+
+			w->done[i] = running && now != NULL && w->started_before[i] != NULL &&
+			             strcmp(now, w->started_before[i]) != 0;
+			free(now);
+		}
 		all = all && w->done[i];
 	}
 	return all;
 }
 
-static int wait_reinit(struct ctl *ctl, const char *scope, const char **names, int n)
+static int wait_reinit(struct ctl *ctl, const char *scope, const char **names,
+                       char **started_before, int n)
 {
-	struct reinit_wait w = {names, pgkeel_xcalloc((size_t)n, sizeof(bool)),
+	struct reinit_wait w = {ctl, names, started_before, pgkeel_xcalloc((size_t)n, sizeof(bool)),
 	                        pgkeel_xcalloc((size_t)n, sizeof(bool)), n};
 	struct pgkeel_sbuf list = {0};
 	struct pgkeel_cluster *c;
@@ -623,6 +658,7 @@ static int run_reinit(struct ctl *ctl, int argc, char **argv)
 	struct pgkeel_cluster *c;
 	struct sel s = {0};
 	const char **waiting = NULL;
+	char **before = NULL;
 	int rc, n_wait = 0, failed = 0;
 
 	if ((rc = parse_opts(&ctl_cmd_reinit, argc, argv, &o)) >= 0)
@@ -633,9 +669,11 @@ static int run_reinit(struct ctl *ctl, int argc, char **argv)
 		return CTL_FAIL;
 	rc = get_members(ctl, c, &o, "reinitialize", true, &s);
 	waiting = pgkeel_xcalloc((size_t)s.n + 1, sizeof(*waiting));
+	before = pgkeel_xcalloc((size_t)s.n + 1, sizeof(*before));
 	for (int i = 0; rc == CTL_OK && i < s.n; i++) {
 		const struct pgkeel_member *m = s.ms[i];
-		bool body_force = o.force, started = false;
+		bool body_force = o.force, started = false, running;
+		char *start = o.wait ? postmaster_start(ctl, m, &running) : NULL;
 
 		for (int attempt = 0; attempt < 2; attempt++) {
 			struct ctl_reply rep;
@@ -653,13 +691,19 @@ static int run_reinit(struct ctl *ctl, int argc, char **argv)
 				break;
 			body_force = true;
 		}
-		if (!started)
+		if (!started) {
 			failed++;
-		else if (o.wait)
+			free(start);
+		} else if (o.wait) {
+			before[n_wait] = start;
 			waiting[n_wait++] = m->name;
+		}
 	}
-	if (n_wait > 0 && wait_reinit(ctl, o.scope, waiting, n_wait) != CTL_OK)
+	if (n_wait > 0 && wait_reinit(ctl, o.scope, waiting, before, n_wait) != CTL_OK)
 		failed++;
+	for (int i = 0; i < n_wait; i++)
+		free(before[i]);
+	free(before);
 	free(waiting);
 	free(s.ms);
 	pgkeel_cluster_unref(c);
