@@ -3,14 +3,12 @@
  */
 #include "autoconf.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include "ctl.h"
-#include "ha.h"
 
 /* ------------------------------------------------------------ prompts */
 
@@ -213,111 +211,37 @@ void ctl_local_timestamp(char *buf, size_t len)
 	pgkeel_fmt(buf, len, "%s.%06ld", base, (long)tv.tv_usec);
 }
 
-/* Digits at s[0..n) as an int; -1 when not n digits. */
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 bool ctl_parse_schedule(const char *s, char **out)
 {
-	struct tm tm = {0};
-	int y, mo, d, h, mi, sec = 0, usec = -1, off_min = 0;
-	bool zone = false;
-	const char *p = s;
+	struct pgkeel_time t;
+	int off;
 	char text[64];
-	int64_t ms;
 
 	*out = NULL;
 	if (s == NULL || strcmp(s, "now") == 0)
 		return true;
-	while (isspace((unsigned char)*p))
-		p++;
-	y = digits(p, 4);
-	if (y < 0 || p[4] != '-' || (mo = digits(p + 5, 2)) < 1 || mo > 12 || p[7] != '-' ||
-	    (d = digits(p + 8, 2)) < 1 || d > 31)
+	/* the core's reading of dateutil's forms, as patronictl parses it */
+	if (!pgkeel_time_parse(s, &t))
 		goto bad;
-	p += 10;
-	if (*p != 'T' && *p != 't' && *p != ' ')
-		goto bad;
-	p++;
-	if ((h = digits(p, 2)) < 0 || h > 23 || p[2] != ':' || (mi = digits(p + 3, 2)) < 0 ||
-	    mi > 59)
-		goto bad;
-	p += 5;
-	if (*p == ':') {
-		if ((sec = digits(p + 1, 2)) < 0 || sec > 59)
-			goto bad;
-		p += 3;
-		if (*p == '.' || *p == ',') {
-			int n = 0;
-
-			usec = 0;
-			for (p++; isdigit((unsigned char)*p); p++, n++)
-				if (n < 6)
-					usec = usec * 10 + (*p - '0');
-			if (n == 0)
-				goto bad;
-			for (; n < 6; n++)
-				usec *= 10;
-		}
-	}
-	if (*p == 'Z' || *p == 'z') {
-		zone = true;
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int oh = digits(p + 1, 2), om = 0;
-		const char *q = p + 3;
-
-		if (oh < 0 || oh > 23)
-			goto bad;
-		if (*q == ':')
-			q++;
-		if (isdigit((unsigned char)*q)) {
-			if ((om = digits(q, 2)) < 0 || om > 59)
-				goto bad;
-			q += 2;
-		}
-		off_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
-		zone = true;
-		p = q;
-	}
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p != '\0')
-		goto bad;
-	if (!zone) {
+	off = t.offset_min;
+	if (!t.has_tz) {
 		/* the local time zone, as patronictl localizes a naive time */
-		time_t t;
+		struct tm tm = {.tm_year = t.year - 1900, .tm_mon = t.mon - 1, .tm_mday = t.day,
+		                .tm_hour = t.hour, .tm_min = t.min, .tm_sec = t.sec, .tm_isdst = -1};
 
-		tm.tm_year = y - 1900;
-		tm.tm_mon = mo - 1;
-		tm.tm_mday = d;
-		tm.tm_hour = h;
-		tm.tm_min = mi;
-		tm.tm_sec = sec;
-		tm.tm_isdst = -1;
-		t = mktime(&tm);
-		if (t == (time_t)-1)
+		if (mktime(&tm) == (time_t)-1)
 			goto bad;
-		off_min = (int)(tm.tm_gmtoff / 60);
+		off = (int)(tm.tm_gmtoff / 60);
 	}
-	if (usec >= 0)
-		pgkeel_fmt(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%06d%c%02d:%02d", y, mo, d,
-		           h, mi, sec, usec, off_min < 0 ? '-' : '+', abs(off_min) / 60,
-		           abs(off_min) % 60);
+	/* Python's isoformat(): microseconds only when there are some */
+	if (t.usec != 0)
+		pgkeel_fmt(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%06d%c%02d:%02d", t.year,
+		           t.mon, t.day, t.hour, t.min, t.sec, t.usec, off < 0 ? '-' : '+',
+		           abs(off) / 60, abs(off) % 60);
 	else
-		pgkeel_fmt(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", y, mo, d, h,
-		           mi, sec, off_min < 0 ? '-' : '+', abs(off_min) / 60, abs(off_min) % 60);
-	if (!pgkeel_ha_parse_time(text, &ms))
-		goto bad;
+		pgkeel_fmt(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", t.year, t.mon,
+		           t.day, t.hour, t.min, t.sec, off < 0 ? '-' : '+', abs(off) / 60,
+		           abs(off) % 60);
 	*out = pgkeel_strdup(text);
 	return true;
 bad:
