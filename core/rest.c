@@ -346,7 +346,11 @@ static char *members_key(const struct pgkeel_cluster *c)
 	return pgkeel_sbuf_finish(&b);
 }
 
-/* Every RESOLVER_POLL_MS: resolve the members again when their api_urls changed or aged. */
+/*
+ * With allowlist_include_members, every RESOLVER_POLL_MS: resolve the
+ * members again when their api_urls changed or aged.  Without it the thread
+ * sleeps until a reconfiguration or the stop signals it.
+ */
 static void *resolver_main(void *arg)
 {
 	struct pgkeel_rest *srv = arg;
@@ -392,8 +396,11 @@ static void *resolver_main(void *arg)
 			pthread_mutex_lock(&srv->mu);
 			if (srv->stopping)
 				break;
+			(void)pthread_cond_timedwait(&srv->resolver_cv, &srv->mu, &ts);
+		} else {
+			/* nothing to resolve: asleep until a reload or the stop wakes it */
+			pthread_cond_wait(&srv->resolver_cv, &srv->mu);
 		}
-		(void)pthread_cond_timedwait(&srv->resolver_cv, &srv->mu, &ts);
 	}
 	pthread_mutex_unlock(&srv->mu);
 	return NULL;
@@ -1030,6 +1037,7 @@ void pgkeel_rest_reconfigure(struct pgkeel_rest *srv, const struct pgkeel_rest_o
 	pthread_mutex_lock(&srv->mu);
 	old = srv->acc;
 	srv->acc = acc;
+	pthread_cond_signal(&srv->resolver_cv); /* allowlist_include_members may have changed */
 	pthread_mutex_unlock(&srv->mu);
 	access_unref(old);
 }
