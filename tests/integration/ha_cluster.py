@@ -486,7 +486,7 @@ def cmdline(pid):
         return ""
 
 
-def requirements(patronictl=False, haproxy=False):
+def requirements(patronictl=False, haproxy=False, pgkeelctl=False):
     """The skip marks of a module that runs a cluster (pytestmark)."""
     import pytest
     from etcd_cluster import ETCD
@@ -501,6 +501,9 @@ def requirements(patronictl=False, haproxy=False):
                                         reason="Debian's patroni package not installed"))
     if haproxy:
         marks.append(pytest.mark.skipif(not have_haproxy(), reason="haproxy not installed"))
+    if pgkeelctl:
+        marks.append(pytest.mark.skipif(not os.access(PGKEELCTL, os.X_OK),
+                                        reason="pgkeelctl not built"))
     return marks
 
 

@@ -11,25 +11,16 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 (PGKEEL_BUILDDIR names the build tree; default build/default).
 """
 import json
-import os
 import signal
 import time
 
 import pytest
 import yaml
 
-from etcd_cluster import ETCD
-from ha_cluster import PGKEELCTL, HaCluster, have_pgkeel, streaming_to, wait_healthy
-from pg_instance import have_postgres, poll
+from ha_cluster import HaCluster, requirements, streaming_to, wait_healthy
+from pg_instance import poll
 
-pytestmark = [
-    pytest.mark.skipif(not have_postgres(), reason="PostgreSQL 15 binaries not installed"),
-    pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="etcd not installed"),
-    pytest.mark.skipif(not have_pgkeel() or not os.access(PGKEELCTL, os.X_OK),
-                       reason="pgkeel, pgkeelctl or dcs_etcd3.so not built"),
-    pytest.mark.skipif(not os.access("/usr/bin/patronictl", os.X_OK),
-                       reason="Debian's patroni package not installed"),
-]
+pytestmark = requirements(patronictl=True, pgkeelctl=True)
 
 SCOPE = "ctl-test"
 TAGS = {"pg-2": {"dc": "east", "zone": "b"}, "pg-3": {"replicatefrom": "pg-2",

@@ -40,8 +40,7 @@ import yaml
 from ha_cluster import PGKEELCTL, SUPERUSER_PW, HaCluster, requirements, wait_healthy
 from pg_instance import poll
 
-pytestmark = requirements(patronictl=True) + [
-    pytest.mark.skipif(not os.access(PGKEELCTL, os.X_OK), reason="pgkeelctl not built")]
+pytestmark = requirements(patronictl=True, pgkeelctl=True)
 
 SCOPE = "pgkeel-ctlcfg"
 # dynamic values show-config must print as patronictl does

@@ -22,12 +22,10 @@ import os
 import pytest
 import yaml
 
-from ha_cluster import PGKEELCTL, HaCluster, requirements, wait_healthy
+from ha_cluster import HaCluster, requirements, wait_healthy
 from pg_instance import free_port, poll
 
-pytestmark = requirements() + [
-    pytest.mark.skipif(not os.access(PGKEELCTL, os.X_OK), reason="pgkeelctl not built"),
-]
+pytestmark = requirements(pgkeelctl=True)
 
 SCOPE = "pgkeel-ops"
 USER, PASSWORD = "ops-user", "ops-pw-93c1"
