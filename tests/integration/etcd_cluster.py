@@ -6,19 +6,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 
+from pg_instance import free_port  # noqa: F401 (re-exported)
+
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def poll(pred, timeout, what):

@@ -19,6 +19,7 @@ PGKEEL_PG_BIN overrides the binary directory (default /usr/lib/postgresql/15/bin
 """
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -34,7 +35,25 @@ def have_postgres(bin_dir=PG_BIN):
                for b in ("initdb", "postgres", "pg_basebackup", "psql"))
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
+    """A free TCP port on 127.0.0.1 below Linux's ephemeral range (32768+):
+    a port the kernel hands out for bind(0) can be taken by any outgoing
+    connection before the server binds it.  Never the same one twice in a
+    process; bounded attempts, then the kernel's choice."""
+    for _ in range(200):
+        port = random.randrange(10000, 20000)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
